@@ -1,0 +1,44 @@
+"""Base class of energy models (R_lo's energetics) in the ``genms.energy_models`` group."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+from pymatgen.core import Structure
+
+
+class EnergyModel(ABC):
+    """Predicts energies of structures; the pymatgen ``get_energy`` idiom plus a batched path.
+
+    Subclasses implement :meth:`predict_energy_per_atom` (batched, energy only: the fast path for
+    ranking) and may implement :meth:`calculate` for forces and stress (used by the ASE calculator
+    and by relaxation).
+    """
+
+    name: ClassVar[str] = "energy_model"
+
+    @abstractmethod
+    def predict_energy_per_atom(self, structures: Sequence[Structure], *, batch_size: int = 16) -> np.ndarray:
+        """Total energy per atom (eV/atom) of each structure, energy only."""
+
+    def get_energy(self, structure: Structure) -> float:
+        """Total energy of ``structure`` in eV (the pymatgen ``EnergyModel`` idiom)."""
+        return float(self.predict_energy_per_atom([structure])[0]) * len(structure)
+
+    def calculate(self, structure: Structure) -> dict[str, np.ndarray | float]:
+        """Energy (eV), forces (eV/Å, shape (N, 3)) and stress (eV/Å^3, Voigt order, ASE sign).
+
+        Raises:
+            NotImplementedError: the model predicts energies only.
+        """
+        raise NotImplementedError(f"energy model {self.name!r} predicts energies only, not forces or stress")
+
+    def elemental_references(self) -> dict[str, float]:
+        """Energy per atom (eV/atom) of each element's ground state computed with this model.
+
+        Formation energies are only meaningful against references from the same model.
+        """
+        raise NotImplementedError(f"energy model {self.name!r} has no elemental reference energies")

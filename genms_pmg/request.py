@@ -1,0 +1,67 @@
+"""The parsed form of a natural-language request.
+
+:class:`Request` is what every proposer, heuristic and generator reads; it travels with the
+results so a user can see how they were understood. :func:`parse_request` is rule-based and
+deterministic (see :mod:`genms_pmg.parsing`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from monty.json import MSONable
+
+
+@dataclass
+class Request(MSONable):
+    """What the user asked for, in structured form.
+
+    Attributes:
+        text: the original sentence.
+        family: key of a crystal-family card (``genms_pmg.knowledge.families``) or None.
+        required_elements: element symbols that every formula must contain.
+        excluded_elements: element symbols no formula may contain.
+        anion_classes: e.g. ``["oxide"]``; see ``knowledge.families.ANION_CLASSES``.
+        atom_ratio: integer ratio of element amounts, sorted ascending (``[1, 1, 2]``), or None.
+        novel: True when formulae known in ``novelty_sources`` must be avoided.
+        novelty_sources: which known-formula sources count ("mp", "icsd").
+        metallic: True for "metal"/"metallic", False for insulators, None when not said.
+        stable: the user asked for stable / low-energy materials.
+        max_atoms: largest number of atoms per cell the user wants, or None.
+        ignored: words or phrases the parser did not use, so the user can rephrase.
+    """
+
+    text: str
+    family: str | None = None
+    required_elements: list[str] = field(default_factory=list)
+    excluded_elements: list[str] = field(default_factory=list)
+    anion_classes: list[str] = field(default_factory=list)
+    atom_ratio: list[int] | None = None
+    novel: bool = False
+    novelty_sources: list[str] = field(default_factory=list)
+    metallic: bool | None = None
+    stable: bool = False
+    max_atoms: int | None = None
+    ignored: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["@module"] = type(self).__module__
+        d["@class"] = type(self).__name__
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Request:
+        return cls(**{k: v for k, v in d.items() if not k.startswith("@")})
+
+
+def parse_request(text: str) -> Request:
+    """Parse a sentence into a :class:`Request` (rule-based, deterministic).
+
+    Raises:
+        UsageError: the text is empty, names an unknown element, asks for something impossible,
+            or contains nothing the parser recognises.
+    """
+    from genms_pmg.parsing import parse
+
+    return parse(text)
