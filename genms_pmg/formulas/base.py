@@ -6,14 +6,21 @@ these; the registry checks that they do.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
 from monty.json import MSONable
+from pymatgen.core import Composition
 
 from genms_pmg.request import Request
+
+
+def display_formula(formula: str) -> str:
+    """Reduced formula written plainly in electronegativity order: ``MgFe2O4``, not ``Mg(FeO2)2``."""
+    return re.sub(r"(?<=[A-Za-z])1(?![0-9])", "", Composition(formula).reduced_composition.formula.replace(" ", ""))
 
 
 class _DataclassMSONable(MSONable):
@@ -92,6 +99,10 @@ class FormulaHeuristic(ABC):
     name: ClassVar[str] = "formula_heuristic"
     hard: ClassVar[bool] = True
     weight: ClassVar[float] = 1.0
+
+    def is_hard(self, request: Request) -> bool:
+        """Whether a failure removes the formula for this request (default: the class's ``hard``)."""
+        return bool(self.hard)
 
     @abstractmethod
     def evaluate(self, request: Request, proposal: FormulaProposal) -> HeuristicResult:

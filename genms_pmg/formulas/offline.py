@@ -1,0 +1,409 @@
+"""The default pi_hi: enumerate formulas that fit a family card and rank them by mined chemistry.
+
+No network and no model weights: compositions come from the card's sites (or a generic template),
+SMACT's ICSD24 oxidation states and charge neutrality; likelihood is SMACT's oxidation-state pair
+probability times how often a species occurs in ICSD, times family geometry (Goldschmidt
+tolerance factor, radius ratios, Heusler electron counts). A seeded Gumbel-top-k draw over that
+likelihood gives varied but plausible sets, identical for identical seeds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import permutations
+from typing import Any
+
+import numpy as np
+
+from genms_pmg.errors import UsageError
+from genms_pmg.formulas import chemistry as chem
+from genms_pmg.formulas.base import FormulaProposal, FormulaProposer
+from genms_pmg.knowledge.families import ANION_CLASSES, FamilyCard, get_family
+from genms_pmg.request import Request
+
+#: Exponent on ICSD species popularity (0 ignores how common an element is).
+POPULARITY_EXPONENT = 0.3
+#: Species kept per site before combining (required elements are always kept).
+SITE_BEAM = 36
+#: Log-penalty when the Shannon table lacks the site's coordination for a species.
+NO_CN_PENALTY = math.log(0.6)
+GENERIC_ANIONS = ("O", "F", "Cl", "S", "N")
+#: Log-prior per extra cation kind in a generic template (simpler formulas first).
+EXTRA_SITE_LOGP = math.log(0.5)
+_ANION_LIKE = frozenset(el for els, _ in ANION_CLASSES.values() for el in els) | {"As"}
+
+#: Generic (cation counts..., anion count) templates used without a family or ratio.
+GENERIC_IONIC = ((1, 1), (1, 2), (2, 1), (2, 3), (1, 3), (3, 1), (3, 2), (3, 4),
+                 (1, 1, 2), (1, 1, 3), (1, 2, 4), (2, 1, 4), (1, 1, 4), (2, 1, 3), (2, 2, 7))
+GENERIC_METALLIC = ((1, 1), (1, 2), (1, 3), (2, 3), (1, 1, 1), (1, 1, 2))
+
+
+@dataclass(frozen=True)
+class _Site:
+    role: str
+    count: int
+    kind: str  # "cation", "anion" or "metal"
+    ox: tuple[int, ...] = ()  # allowed states; empty: any
+    elements: tuple[str, ...] | None = None
+    cn: int | None = None
+
+
+@dataclass(frozen=True)
+class _Species:
+    symbol: str
+    ox: int
+    logp: float
+    radius: float | None
+    pp: float | None = None
+    tabulated: bool = False
+
+
+@dataclass(frozen=True)
+class _Template:
+    family: str | None
+    sites: tuple[_Site, ...]
+    prior: float = 0.0  # log prior of the template itself
+
+
+class _TopK:
+    """The k best log-likelihoods seen so far; its floor bounds the search."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.heap: list[float] = []
+        self.pruned = False
+
+    def floor(self) -> float:
+        return self.heap[0] if len(self.heap) >= self.k else -math.inf
+
+    def push(self, value: float) -> None:
+        if len(self.heap) < self.k:
+            heapq.heappush(self.heap, value)
+        elif value > self.heap[0]:
+            heapq.heapreplace(self.heap, value)
+
+
+def _ion(symbol: str, ox: int) -> str:
+    if ox == 0:
+        return symbol
+    return f"{symbol}{'' if abs(ox) == 1 else abs(ox)}{'+' if ox > 0 else '-'}"
+
+
+def _card_template(card: FamilyCard) -> _Template:
+    return _Template(card.key, tuple(
+        _Site(s.role, s.count, s.kind, tuple(s.oxidation_states), s.elements, s.coordination)
+        for s in card.sites))
+
+
+def _ionic_template(counts: tuple[int, ...]) -> _Template:
+    cations = tuple(_Site("ABC"[i], c, "cation") for i, c in enumerate(counts[:-1]))
+    return _Template(None, (*cations, _Site("X", counts[-1], "anion")), EXTRA_SITE_LOGP * (len(counts) - 2))
+
+
+def _metal_template(counts: tuple[int, ...]) -> _Template:
+    sites = tuple(_Site("ABC"[i], c, "metal") for i, c in enumerate(counts))
+    return _Template(None, sites, EXTRA_SITE_LOGP * (len(counts) - 1))
+
+
+def _reduced_ratio(counts: Iterable[int]) -> tuple[int, ...]:
+    counts = list(counts)
+    g = math.gcd(*counts)
+    return tuple(sorted(c // g for c in counts))
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """What one request allows, hashable so the site look-ups can be cached across calls."""
+
+    excluded: frozenset[str]
+    required: frozenset[str]
+    any_of: frozenset[str] = frozenset()  # anion-class elements an anion-less template must use
+
+
+class OfflineFormulaProposer(FormulaProposer):
+    """Deterministic, data-mined pi_hi (see module docstring).
+
+    ``propose`` keeps the ``greedy_fraction`` most likely formulas (so classics such as MgAl2O4
+    are never lost to noise) and fills the rest by a Gumbel-top-k draw, without replacement and
+    weighted by likelihood, from the best ``pool_factor * n`` (at least 30) candidates.
+
+    Args:
+        known_index: object with ``is_known(formula, sources=...)`` used for ``request.novel``;
+            defaults to ``KnownFormulaIndex.default()`` the first time it is needed.
+        temperature: scale of the Gumbel noise on log-likelihood (0 gives the plain top-n).
+        pool_factor: size of the candidate pool per requested formula.
+        greedy_fraction: share of ``n`` (rounded up) taken in likelihood order before drawing.
+    """
+
+    name = "offline"
+
+    def __init__(
+        self, *, known_index: Any = None, temperature: float = 1.0, pool_factor: int = 4,
+        greedy_fraction: float = 0.5,
+    ) -> None:
+        self._known_index = known_index
+        self.temperature = temperature
+        self.pool_factor = pool_factor
+        self.greedy_fraction = greedy_fraction
+
+    # -- public -----------------------------------------------------------------------------
+    def propose(
+        self, request: Request, *, n: int, seed: int = 0, exclude: Collection[str] = ()
+    ) -> list[FormulaProposal]:
+        """Return up to ``n`` proposals, best first; [] when nothing fits the request.
+
+        ``prior`` is each formula's likelihood over that of the most likely formula not excluded.
+        """
+        if n <= 0:
+            return []
+        pool = self.candidates(request, limit=max(self.pool_factor * n, 30), exclude=exclude)
+        if not pool:
+            return []
+        logl = np.log(np.maximum([c.prior for c in pool], 1e-300))
+        head = min(len(pool), n, math.ceil(self.greedy_fraction * n))
+        chosen = list(range(head))
+        if self.temperature > 0 and len(pool) > n:
+            keys = logl[head:] / self.temperature + np.random.default_rng(seed).gumbel(size=len(pool) - head)
+            chosen += sorted((head + np.argsort(-keys, kind="stable")[: n - head]).tolist())
+        else:
+            chosen = list(range(min(n, len(pool))))
+        return [FormulaProposal(
+            formula=pool[i].formula, family=pool[i].family, oxidation_states=pool[i].oxidation_states,
+            prior=float(pool[i].prior), proposer=self.name, reasons=pool[i].reasons) for i in chosen]
+
+    def candidates(
+        self, request: Request, *, limit: int = 50, exclude: Collection[str] = ()
+    ) -> list[FormulaProposal]:
+        """The ``limit`` most likely formulas in order; ``prior`` is likelihood over the best one's."""
+        templates, notes = self._templates(request)
+        if not templates:
+            return []
+        classes = {el for c in request.anion_classes for el in ANION_CLASSES.get(c, ((), 0))[0]}
+        rules = _Rules(frozenset(request.excluded_elements), frozenset(request.required_elements), frozenset(classes))
+        excluded = {f for f in (chem.reduced_formula(x) for x in exclude) if f}
+        alloys = any(t.family and get_family(t.family).intermetallic for t in templates) or bool(request.metallic)
+        family = templates[0].family if request.family else None
+        keep = 4 * limit + 40
+        while True:
+            top = _TopK(keep)
+            scored = [(logl, tuple((sp.symbol, site.count) for site, sp in combo), combo, extra)
+                      for template in templates for anion in self._anions(request, template)
+                      for logl, combo, extra in self._combine(template, anion, rules, top)]
+            scored.sort(key=lambda item: (-item[0], item[1]))
+            out: list[FormulaProposal] = []
+            seen: set[str] = set()
+            for logl, key, combo, extra in scored:
+                formula = chem.reduced_formula("".join(f"{el}{c}" for el, c in key))
+                if formula is None or formula in seen or formula in excluded:
+                    continue
+                seen.add(formula)
+                if not chem.is_charge_neutral(formula, alloys=alloys) or not self._novel_ok(request, formula):
+                    continue
+                states = {sp.symbol: float(sp.ox) for _, sp in combo if sp.ox}  # none for intermetallics
+                out.append(FormulaProposal(
+                    formula=formula, family=family, oxidation_states=states,
+                    prior=logl, proposer=self.name, reasons=_reasons(combo, extra, notes, family=family)))
+                if len(out) >= limit:
+                    break
+            if len(out) >= limit or not top.pruned:
+                break
+            keep *= 4  # filters removed too many of the kept combinations: search wider
+        best = out[0].prior if out else 0.0
+        for p in out:
+            p.prior = math.exp(p.prior - best)
+        return out
+
+    # -- templates and anions --------------------------------------------------------------------
+    def _templates(self, request: Request) -> tuple[list[_Template], list[str]]:
+        notes: list[str] = []
+        max_atoms = request.max_atoms
+        if request.family:
+            card = get_family(request.family)
+            if request.atom_ratio and _reduced_ratio(request.atom_ratio) != _reduced_ratio(card.ratio):
+                return [], notes
+            if request.metallic and not card.intermetallic:
+                notes.append("metallic request ignored: ionic family")
+            elif request.metallic is False and card.intermetallic:
+                notes.append("non-metal request ignored: intermetallic family")
+            templates = [_card_template(card)]
+        else:
+            wants_anion = bool(request.anion_classes) or any(e in _ANION_LIKE for e in request.required_elements)
+            metallic = bool(request.metallic) and not wants_anion
+            if request.metallic and wants_anion:
+                notes.append("metallic request ignored: anions asked for")
+            if request.atom_ratio:
+                ratio = tuple(request.atom_ratio)
+                if metallic:
+                    templates = [_metal_template(p) for p in sorted(set(permutations(ratio)))]
+                else:
+                    templates = [_ionic_template(p) for p in sorted(set(permutations(ratio)))]
+            else:
+                shapes = GENERIC_METALLIC if metallic else GENERIC_IONIC
+                make = _metal_template if metallic else _ionic_template
+                templates = [make(s) for s in shapes]
+        if max_atoms is not None:
+            templates = [t for t in templates if sum(s.count for s in t.sites) <= max_atoms]
+        return templates, notes
+
+    def _anions(self, request: Request, template: _Template) -> list[tuple[str, int] | None]:
+        site = next((s for s in template.sites if s.kind == "anion"), None)
+        if site is None:
+            return [None]
+        if request.anion_classes:
+            unknown = [c for c in request.anion_classes if c not in ANION_CLASSES]
+            if unknown:
+                raise UsageError(f"unknown anion class {unknown[0]!r}; known: {', '.join(ANION_CLASSES)}")
+            pairs = [(el, ANION_CLASSES[c][1]) for c in request.anion_classes for el in ANION_CLASSES[c][0]]
+        else:
+            required = tuple(e for e in request.required_elements if e in _ANION_LIKE)
+            if template.family:
+                defaults = get_family(template.family).default_anions + required
+            else:
+                defaults = required or GENERIC_ANIONS
+            pairs = [(el, chem.anion_oxidation_state(el)) for el in defaults]
+        out: list[tuple[str, int] | None] = []
+        for el, ox in dict.fromkeys(pairs):
+            if ox is None or el in request.excluded_elements:
+                continue
+            if (site.ox and ox not in site.ox) or (site.elements and el not in site.elements):
+                continue
+            out.append((el, ox))
+        return out
+
+    # -- combination -----------------------------------------------------------------------------
+    def _combine(self, template: _Template, anion: tuple[str, int] | None, rules: _Rules, top: _TopK):
+        """Yield (log-likelihood, ((site, species), ...), reasons) for charge-neutral fillings.
+
+        Branch and bound: site lists are sorted best first and every factor is <= 1, so a branch
+        whose best completion cannot reach the ``top`` heap's floor is cut.
+        """
+        cat_sites = [s for s in template.sites if s.kind != "anion"]
+        an_site = next((s for s in template.sites if s.kind == "anion"), None)
+        required = set(rules.required) - ({anion[0]} if anion else set())
+        pools = set().union(*(s.elements if s.elements is not None else chem.cation_pool() for s in cat_sites))
+        any_of = rules.any_of if anion is None else frozenset()
+        if len(required) > len(cat_sites) or required - pools or (any_of and not any_of & pools):
+            return  # a required element (or asked-for anion) fits neither this anion nor any site
+        lists = [_site_species(template.family, site, anion, rules) for site in cat_sites]
+        if any(not lst for lst in lists):
+            return
+        rest_best = [sum(lst[0].logp for lst in lists[i:]) for i in range(len(lists) + 1)]
+        target = -anion[1] * an_site.count if anion else 0
+        by_ox: dict[int, list[_Species]] = {}
+        for sp in lists[-1]:
+            by_ox.setdefault(sp.ox, []).append(sp)
+        an_species = None
+        if anion:
+            an_species = _Species(anion[0], anion[1], 0.0, chem.shannon_radius(anion[0], anion[1], 6)[0])
+        n = len(lists)
+        roles = [(site.role, site.count) for site in cat_sites]
+        r_x = an_species.radius if an_species else None
+
+        def rec(i: int, chosen: list[_Species], charge: int, logp: float):
+            if i == n - 1:
+                options = lists[-1]
+                if anion:
+                    rest = target - charge
+                    if rest % cat_sites[-1].count:
+                        return
+                    options = by_ox.get(rest // cat_sites[-1].count, [])
+                for sp in options:
+                    if logp + sp.logp < top.floor():
+                        top.pruned = True
+                        return
+                    yield from finish([*chosen, sp], logp + sp.logp)
+                return
+            for sp in lists[i]:
+                if logp + sp.logp + rest_best[i + 1] < top.floor():
+                    top.pruned = True
+                    return
+                if all(sp.symbol != c.symbol for c in chosen):
+                    yield from rec(i + 1, [*chosen, sp], charge + sp.ox * cat_sites[i].count, logp + sp.logp)
+
+        def finish(chosen: list[_Species], logp: float):
+            symbols = {c.symbol for c in chosen}
+            if len(symbols) < n or not required <= symbols or (any_of and not any_of & symbols):
+                return
+            factor, extra = chem.family_factor(template.family, roles, [(c.symbol, c.radius) for c in chosen], r_x)
+            total = logp + template.prior + math.log(max(factor, 1e-300))
+            if total < top.floor():
+                top.pruned = True
+                return
+            top.push(total)
+            combo = tuple(zip(cat_sites, chosen))
+            if an_species is not None:
+                combo = (*combo, (an_site, an_species))
+            yield total, combo, extra
+
+        yield from rec(0, [], 0, template.prior)
+
+    def _novel_ok(self, request: Request, formula: str) -> bool:
+        if not request.novel:
+            return True
+        if self._known_index is None:
+            from genms_pmg.data.known import KnownFormulaIndex
+
+            self._known_index = KnownFormulaIndex.default()
+        sources = tuple(request.novelty_sources) or ("mp", "icsd")
+        return not self._known_index.is_known(formula, sources=sources)
+
+
+@lru_cache(maxsize=512)
+def _site_species(
+    family: str | None, site: _Site, anion: tuple[str, int] | None, rules: _Rules
+) -> tuple[_Species, ...]:
+    """Candidate species for one site, best first; cached per site, anion and rules."""
+    pool = site.elements if site.elements is not None else chem.cation_pool()
+    window = chem.SITE_WINDOWS.get(family or "", {}).get(site.role)
+    out: list[_Species] = []
+    x_en = chem.electronegativity(anion[0]) if anion else None
+    r_x = chem.shannon_radius(anion[0], anion[1], 6)[0] if anion else None
+    for el in pool:
+        if el in rules.excluded or el in chem.EXCLUDED_ELEMENTS or (anion and el == anion[0]):
+            continue
+        if site.kind == "metal":
+            out.append(_Species(el, 0, POPULARITY_EXPONENT * math.log(chem.popularity(el, 0)), None))
+            continue
+        en = chem.electronegativity(el)
+        if x_en is not None and en is not None and en >= x_en:
+            continue  # Pauling test: a cation must be less electronegative than the anion
+        for ox in chem.oxidation_states(el):
+            if ox <= 0 or (site.ox and ox not in site.ox):
+                continue
+            if anion:
+                pp, tab = chem.pair_probability(el, ox, anion[0], anion[1])
+            else:
+                pp, tab = chem.oxidation_share(el, ox), False
+            if pp <= 0:
+                continue
+            logp = math.log(pp) + POPULARITY_EXPONENT * math.log(chem.popularity(el, ox))
+            radius, exact = chem.shannon_radius(el, ox, site.cn)
+            if site.cn is not None and not exact:
+                logp += NO_CN_PENALTY
+            if window is not None:
+                ratio = radius / r_x if radius and r_x else None
+                logp += math.log(chem.window(ratio, *window, 0.08))
+            out.append(_Species(el, ox, logp, radius, pp, tab))
+    out.sort(key=lambda s: (-s.logp, s.symbol, s.ox))
+    keep = out[:SITE_BEAM] + [s for s in out[SITE_BEAM:] if s.symbol in rules.required]
+    return tuple(keep)
+
+
+def _reasons(combo, extra: list[str], notes: list[str], *, family: str | None) -> list[str]:
+    parts = []
+    for site, sp in combo:
+        geo = chem.GEOMETRY.get(site.cn or 0)
+        label = f"{site.role}, {geo}" if geo else site.role
+        bare = family is None or site.kind == "anion"  # generic templates have no real roles
+        parts.append(_ion(sp.symbol, sp.ox) + ("" if bare else f" ({label})"))
+    reasons = [", ".join(parts), *extra]
+    anion = next((sp for site, sp in combo if site.kind == "anion"), None)
+    for site, sp in combo:
+        if anion and site.kind == "cation" and sp.pp is not None:
+            src = "" if sp.tabulated else " (ICSD share)"
+            reasons.append(f"P({_ion(sp.symbol, sp.ox)}|{_ion(anion.symbol, anion.ox)})={sp.pp:.2f}{src}")
+    return reasons + notes

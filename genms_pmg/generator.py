@@ -1,0 +1,214 @@
+"""The user-facing generators: a request in, ranked :class:`Candidate` structures out.
+
+:class:`StructureGenerator` is the abstract, MSONable base for anything that turns a request into
+structures; :class:`LanguageStructureGenerator` is GenMS's hierarchical search built from the
+registered plugins (``genms plugins`` lists them).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from monty.json import MSONable
+from pymatgen.core import Structure
+from pymatgen.entries.computed_entries import ComputedStructureEntry
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from genms_pmg import plugins
+from genms_pmg.errors import UsageError
+from genms_pmg.formulas.base import display_formula
+from genms_pmg.request import Request, parse_request
+from genms_pmg.search import HierarchicalSearch, SearchConfig, SearchTree, ranked_structure_nodes
+
+
+class Candidate(MSONable):
+    """One generated crystal with its scores and where it came from.
+
+    Attributes:
+        structure: the crystal (pymatgen ``Structure``).
+        formula: reduced formula.
+        scores: ``e_form_per_atom`` and ``energy_per_atom`` (eV/atom, energy model),
+            ``min_distance`` (Å), ``novel``, ``smact_valid``, ``space_group``, ``r_lo``, ...
+        provenance: request, proposer, generator and its template, seed and the path of node ids
+            through the search tree.
+        rank: 1-based rank among the returned candidates.
+    """
+
+    def __init__(self, structure: Structure, formula: str, scores: dict, provenance: dict, rank: int | None = None) -> None:
+        self.structure = structure
+        self.formula = formula
+        self.scores = scores
+        self.provenance = provenance
+        self.rank = rank
+
+    def to_entry(self) -> ComputedStructureEntry:
+        """A ``ComputedStructureEntry`` with the energy model's total energy and the scores in ``.data``."""
+        energy = float(self.scores.get("energy_per_atom", float("nan"))) * len(self.structure)
+        return ComputedStructureEntry(
+            self.structure, energy, data={**self.scores, "provenance": self.provenance},
+            entry_id=f"genms-{self.rank or 0}-{self.formula}",
+        )
+
+    def __repr__(self) -> str:
+        e = self.scores.get("e_form_per_atom")
+        e_txt = f"{e:.3f} eV/atom" if isinstance(e, float) else "n/a"
+        return f"Candidate(rank={self.rank}, formula={self.formula}, E_form={e_txt}, sites={len(self.structure)})"
+
+
+class StructureGenerator(MSONable):
+    """Abstract base: anything that turns a request into ranked crystal structures."""
+
+    @abstractmethod
+    def generate(self, request: str | Request, n: int = 3, **kwargs: Any) -> list[Candidate]:
+        """Return up to ``n`` candidates, best first."""
+
+
+class SearchResult(MSONable):
+    """Everything a search produced: the parsed request, ranked candidates and the whole tree."""
+
+    def __init__(self, request: Request, candidates: list[Candidate], tree: dict, config: dict, timings: dict) -> None:
+        self.request = request
+        self.candidates = candidates
+        self.tree = tree
+        self.config = config
+        self.timings = timings
+
+    def evaluated(self) -> list[dict]:
+        """Every formula and structure node the search visited, without structures (for tables)."""
+        return self.tree["nodes"]
+
+
+class LanguageStructureGenerator(StructureGenerator):
+    """GenMS: natural language -> formulae (pi_hi, R_hi) -> structures (pi_lo, R_lo), best-first.
+
+    Args:
+        seed: fixes every random choice; the same seed gives the same candidates.
+        proposer: name of the formula proposer plugin (``genms.proposers``).
+        generators: structure generator plugin names (``genms.structure_generators``); None uses
+            the default set.
+        energy_model: energy model plugin name (``genms.energy_models``).
+        formulas: H, formulae proposed.
+        structures: L, structures per formula and generator.
+        width: W, formulae expanded into structures.
+        progress: show progress bars.
+    """
+
+    DEFAULT_GENERATORS: tuple[str, ...] = ("templates",)
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        proposer: str = "offline",
+        generators: Sequence[str] | None = None,
+        energy_model: str = "chgnet",
+        formulas: int = 10,
+        structures: int = 4,
+        width: int = 5,
+        progress: bool = True,
+    ) -> None:
+        self.seed = seed
+        self.proposer = proposer
+        self.generators = list(generators) if generators is not None else list(self.DEFAULT_GENERATORS)
+        self.energy_model = energy_model
+        self.formulas = formulas
+        self.structures = structures
+        self.width = width
+        self.progress = progress
+        self._search: HierarchicalSearch | None = None
+
+    def _build_search(self) -> HierarchicalSearch:
+        if self._search is None:
+            config = SearchConfig(formulas=self.formulas, structures=self.structures, width=self.width)
+            config.validate()
+            self._search = HierarchicalSearch(
+                proposers=[plugins.create("proposers", self.proposer)],
+                formula_heuristics=list(plugins.create_all("formula_heuristics").values()),
+                generators=[plugins.create("structure_generators", name) for name in self.generators],
+                structure_heuristics=list(plugins.create_all("structure_heuristics").values()),
+                energy_model=plugins.create("energy_models", self.energy_model),
+                config=config,
+                progress=self.progress,
+            )
+        return self._search
+
+    def search(self, request: str | Request, n: int = 3, *, seed: int | None = None, checkpoint: Path | None = None) -> SearchResult:
+        """Run the search and return the full :class:`SearchResult` (candidates and tree)."""
+        if not isinstance(n, int) or n < 1:
+            raise UsageError(f"n must be a positive whole number of structures, got {n!r}")
+        t0 = time.perf_counter()
+        parsed = request if isinstance(request, Request) else parse_request(request)
+        parse_s = time.perf_counter() - t0
+        seed = self.seed if seed is None else seed
+        search = self._build_search()
+        search.timings = {"parse": parse_s}
+        tree = search.run(parsed, seed=seed, checkpoint=checkpoint)
+        formulas = [nd for nd in tree.nodes.values() if nd.kind == "formula"]
+        if not any(nd.passed for nd in formulas):
+            raise UsageError(
+                f"no formula satisfies {parsed.text!r} (tried {len(formulas)}); "
+                "relax a constraint (elements, anion, family) and try again"
+            )
+        nodes = ranked_structure_nodes(tree)[:n]
+        if not nodes:
+            raise UsageError(
+                f"no valid structure was found for {parsed.text!r}; "
+                "try more formulae or structures (--formulas, --structures) or another --seed"
+            )
+        candidates = [self._candidate(tree, node.node_id, rank, parsed, seed) for rank, node in enumerate(nodes, 1)]
+        search.timings["total"] = time.perf_counter() - t0
+        return SearchResult(parsed, candidates, tree.as_dict(), asdict(search.config), dict(search.timings))
+
+    def generate(self, request: str | Request, n: int = 3, *, seed: int | None = None, checkpoint: Path | None = None) -> list[Candidate]:
+        """Return up to ``n`` candidates for ``request``, best first."""
+        return self.search(request, n, seed=seed, checkpoint=checkpoint).candidates
+
+    def _candidate(self, tree: SearchTree, node_id: str, rank: int, request: Request, seed: int) -> Candidate:
+        node = tree.nodes[node_id]
+        formula_node = tree.nodes[node.parent]  # type: ignore[index]
+        structure = tree.structures[node_id]
+        checks = {c["name"]: c for c in formula_node.checks + node.checks}
+        try:
+            space_group = SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_symbol()
+        except Exception:  # spglib can fail on odd cells; the symbol is informative only
+            space_group = "?"
+        scores = {
+            "e_form_per_atom": node.data.get("e_form_per_atom"),
+            "energy_per_atom": node.data.get("energy_per_atom"),
+            "r_lo": node.value,
+            "r_hi": formula_node.value,
+            "space_group": space_group,
+            "num_sites": len(structure),
+            "novel": bool(checks["novelty"]["score"] >= 1.0) if "novelty" in checks else None,
+        }
+        for name, check in checks.items():
+            scores[f"check_{name}"] = check["passed"]
+        scores["min_distance"] = min_interatomic_distance(structure)
+        proposal = formula_node.data["proposal"]
+        provenance = {
+            "request": request.text,
+            "seed": seed,
+            "proposer": proposal.get("proposer"),
+            "formula_reasons": proposal.get("reasons", []),
+            "generator": node.data.get("generator"),
+            "generator_info": node.data.get("generator_info", {}),
+            "path": tree.path(node_id),
+            "checks": list(checks.values()),
+        }
+        return Candidate(structure, display_formula(formula_node.label), scores, provenance, rank)
+
+
+def min_interatomic_distance(structure: Structure) -> float:
+    """Shortest interatomic distance in Å, periodic images (also of an atom itself) included."""
+    shortest_lattice_vector = float(min(structure.lattice.get_lll_reduced_lattice().abc))
+    if len(structure) == 1:
+        return shortest_lattice_vector
+    dm = np.array(structure.distance_matrix)
+    np.fill_diagonal(dm, np.inf)
+    return float(min(dm.min(), shortest_lattice_vector))

@@ -1,0 +1,406 @@
+"""Rule-based, deterministic parsing of a sentence into a :class:`~genms_pmg.request.Request`.
+
+Rules rather than a language model so the same sentence always gives the same request, offline,
+and so every word is accounted for: what no rule used lands in ``Request.ignored``. Each rule masks
+the characters it used, so one phrase is never read twice ("halide double perovskite" gives the
+anion class halide and the family double perovskite, not the family twice).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache, reduce
+from itertools import product
+from math import gcd
+
+from pymatgen.core.periodic_table import Element
+
+from genms_pmg.errors import UsageError
+from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES, FamilyCard
+from genms_pmg.request import Request
+
+_NOBLE_GASES = ("He", "Ne", "Ar", "Kr", "Xe", "Rn")
+_RARE_EARTHS = ("Sc", "Y", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er",
+                "Tm", "Yb", "Lu")
+#: Capitalised words that look like symbols but are placeholders or English, never "unknown elements".
+_NOT_SYMBOLS = {"A", "M", "R", "T", "X", "Z", "An", "Is", "It", "Me", "My", "Up", "Of", "To", "Or",
+                "Do", "Go", "Ok", "Oh", "So", "We", "Us", "On", "If", "By", "Hi", "Ex"}
+#: Symbols that are English words: never read bare at the start of a sentence ("In perovskites, ...").
+_ENGLISH_SYMBOLS = {"In", "As", "At", "No", "Be", "He", "I", "Am"}
+_ENGLISH_LOWER = {"as", "at", "be", "he", "in", "no", "am", "re", "pa", "po", "ho", "la", "es", "os"}
+_STOPWORDS = set("""
+a an the that this these those is are be been was were which who whose what how it its as at by
+for from in into on of to and or but with without containing contains contain including includes
+include having has have compound compounds material materials crystal crystals structure structures
+please give me generate find i want would like need looking look search show make propose predict
+suggest design list get some any one ones can could you we us our my should must will also very
+just let lets all each candidate candidates system systems phase phases family type kind not no
+both either neither than more such there here so do does
+""".split())
+_EXAMPLE = "e.g. 'a stable spinel oxide containing Mg'"
+
+_SOURCE_RE = r"(?P<src>materials\s+project|(?-i:MP)|icsd|inorganic\s+crystal\s+structure\s+database)"
+_SOURCE_PHRASE = re.compile(
+    r"(?:\bnot|n't|\bnever|\babsent|\bmissing|\bnew|\bnovel|\bunknown|\bunreported|\boutside|\bbeyond)"
+    r"(?:\s+(?:yet|already|listed|found|present|known|reported|included|contained|been|be|is|are|"
+    r"seen|available|recorded|documented|anywhere|previously))*"
+    r"\s+(?:(?:in|on|from|to|by|for|of)\s+)?(?:the\s+)?" + _SOURCE_RE + r"\b"
+    r"(?:\s*(?:,|or|and|nor)\s*(?:the\s+)?" + _SOURCE_RE.replace("src", "src2") + r"\b)?", re.I)
+_NOVEL = re.compile(
+    r"\b(?:new|novel|unknown|undiscovered|hypothetical|unreported|unseen|unexplored|"
+    r"not\s+(?:yet\s+)?(?:known|reported|discovered|synthesi[sz]ed)|"
+    r"never\s+(?:been\s+)?(?:reported|synthesi[sz]ed|made|seen)|previously\s+unknown)\b", re.I)
+_RATIO_WORD = r"(?:(?:atom(?:ic)?|element(?:al)?|composition(?:al)?|stoichiometric)\s+)?(?:ratio|stoichiometry)"
+_RATIO = re.compile(
+    r"(?:\b" + _RATIO_WORD + r"\s*(?:of\s+|=\s*|:\s*)?)?(?<![\d:])(?P<r>\d+(?:\s*:\s*\d+)+)(?![\d:])"
+    r"(?:\s*" + _RATIO_WORD + r"\b)?", re.I)
+_CELL = r"(?:\s+(?:per|in\s+the|in\s+a|in\s+each|in\s+its)\s+(?:(?:unit|primitive|simulation)\s+)?cells?\b)?"
+_MAX_ATOMS = re.compile(
+    r"(?:(?P<le>\bat\s+most|\bup\s+to|\bno\s+more\s+than|\bnot\s+more\s+than|\bmax(?:imum)?(?:\s+of)?|<=|≤)"
+    r"|(?P<lt>\bfewer\s+than|\bless\s+than|\bunder|\bbelow|<))\s*(?P<n>\d+)\s*atoms?\b" + _CELL +
+    r"|\b(?P<n2>\d+)\s*atoms?\s+or\s+(?:fewer|less)\b" + _CELL, re.I)
+_STABLE = re.compile(
+    r"\b(?:(?:thermodynamically|thermally|energetically|dynamically|chemically)\s+)?stable\b|\bstability\b"
+    r"|\blow(?:est)?[-\s]energy\b|\bon\s+the\s+(?:convex\s+)?hull\b|\bground[-\s]state\b", re.I)
+_ANION_WORDS = "|".join(sorted(ANION_CLASSES, key=len, reverse=True))
+_ANION = re.compile(r"\b(?P<a>" + _ANION_WORDS + r")s?\b", re.I)
+_NONMETAL = re.compile(r"\b(?:insulat(?:or|ors|ing)|semiconduct(?:or|ors|ing)|non-?metallic|band[-\s]?gap|"
+                       r"gapped|wide[-\s]gap)\b", re.I)
+_METAL = re.compile(r"\b(?:half[-\s]?)?(?P<w>metallic|metals?|conduct(?:or|ors|ing|ive))\b", re.I)
+_METAL_BEFORE = re.compile(r"(?:without|no|any|other|excluding|containing|with|transition|alkali|alkaline|earth|noble|precious|post-transition|heavy|base|rare|"
+                           r"group|main-group|[345]d|[dfsp]-block|ionic|ion|proton|thermal|thermally|heat|"
+                           r"superionic)[\s-]+$", re.I)
+_METAL_AFTER = re.compile(r"[\s-]+(?:(?:" + _ANION_WORDS + r")s?|ions?|cations?|atoms?|sites?|elements?|"
+                          r"cent(?:er|re)s?|organic|salts?|complex(?:es)?|free|dopants?)\b", re.I)
+_TEMPLATE = re.compile(r"(?<![A-Za-z0-9])A(?P<a>\d*)B(?P<b>\d*)(?:B'(?P<b2>\d*))?"
+                       r"(?P<x>X|O|F|Cl|Br|I|S|Se|Te|N)(?P<n>\d*)(?![A-Za-z0-9])")
+_TEMPLATE_ANIONS = {"O": "oxide", "F": "fluoride", "Cl": "chloride", "Br": "bromide", "I": "iodide",
+                    "S": "sulfide", "Se": "selenide", "Te": "telluride", "N": "nitride"}
+_EXC_CUES = ["without", "excluding", "exclude", "excludes", "no", "free of", "free from", "except",
+             "except for", "but not", "other than", "avoiding", "avoid", "lacking"]
+_REQ_CUES = ["containing", "contains", "contain", "with", "including", "includes", "include",
+             "incorporating", "featuring", "having", "has", "based on", "made of", "made from",
+             "composed of", "consisting of", "comprising", "of", "plus"]
+
+
+def _alternation(words: list[str]) -> str:
+    return "|".join(r"\s+".join(map(re.escape, w.split())) for w in sorted(words, key=len, reverse=True))
+
+
+_CUE = re.compile(r"(?P<exc>(?:\bnot|n't)\s+(?:contain(?:ing|s)?|includ(?:e|es|ing)|with|hav(?:e|ing))\b|\b(?:"
+                  + _alternation(_EXC_CUES) + r")\b)|\b(?P<req>" + _alternation(_REQ_CUES) + r")\b", re.I)
+_FILLER = re.compile(r"\s*(?:(?:only|both|either|neither|also|some|the|a|an|elements?|at\s+least(?:\s+one\s+of)?"
+                     r"|one\s+of)\s+)*", re.I)
+_WORD_AT = re.compile(r"[A-Za-z]+(?:\d*\+)?(?![A-Za-z0-9])")
+_SEP = re.compile(r"\s*(?:,\s*(?:(?:and|or|nor)\s+)?|[/+&]\s*|\s(?:and|or|nor|plus|as\s+well\s+as)\s+)", re.I)
+_GROUP = re.compile(r"(?:rare[-\s]earths?(?:\s+(?:elements?|metals?))?|lanthanides?|lanthanoids?)\b", re.I)
+_ATTACHED = re.compile(r"(?<![A-Za-z0-9])(?P<els>[A-Za-z]+(?:[-/][A-Za-z]+)*?)-"
+                       r"(?P<kind>based|containing|bearing|rich|doped|substituted|free)\b", re.I)
+_SPACE_FREE = re.compile(r"\b(?P<els>rare[-\s]earths?|[A-Za-z]+)\s+free\b(?!\s+(?:of|from)\b)", re.I)
+_BACK = re.compile(r"(?P<w>[A-Za-z]+)(?P<gap>\s*(?:[-/,]|\band\b)?\s*)$")
+
+
+@lru_cache(maxsize=1)
+def _elements() -> tuple[frozenset[str], dict[str, str]]:
+    """Element symbols (case-sensitive) and lower-case names -> symbol, from pymatgen."""
+    symbols, names = set(), {}
+    for z in range(1, 119):
+        el = Element.from_Z(z)
+        symbols.add(el.symbol)
+        names[el.long_name.lower()] = el.symbol
+    names.update({"aluminium": "Al", "caesium": "Cs", "sulphur": "S"})
+    return frozenset(symbols), names
+
+
+def _element(word: str) -> str | None:
+    """Symbol for an exactly-capitalised symbol or a name in any case, else None."""
+    symbols, names = _elements()
+    word = word.rstrip("+0123456789")
+    return word if word in symbols else names.get(word.lower())
+
+
+def _fail(message: str) -> UsageError:
+    """A UsageError whose message is guaranteed to be one line."""
+    return UsageError(" ".join(message.split()))
+
+
+def _check_symbol_like(word: str, lower: bool = False) -> None:
+    """Refuse a word clearly meant as a symbol that is none ('containing Xx') or is mis-capitalised ('mg')."""
+    if re.fullmatch(r"[A-Z][a-z]?", word) and word not in _NOT_SYMBOLS and _element(word) is None:
+        raise _fail(f"unknown element {word!r} in the request; use a symbol such as Mg or a name such as magnesium")
+    if lower and len(word) == 2 and word.islower() and word not in _ENGLISH_LOWER and _element(word.title()):
+        raise _fail(f"element symbols are case-sensitive: write {word.title()!r} instead of {word!r}")
+
+
+def _at_sentence_start(text: str, start: int) -> bool:
+    before = text[:start].rstrip()
+    return not before or before[-1] in ".!?;:"
+
+
+class _Scan:
+    """The text plus a mask of characters some rule has already used."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.used = bytearray(len(text))
+
+    def take(self, start: int, end: int) -> None:
+        self.used[start:end] = b"\x01" * (end - start)
+
+    def is_free(self, start: int, end: int) -> bool:
+        return not any(self.used[start:end])
+
+    def masked(self) -> str:
+        return "".join(" " if u else c for c, u in zip(self.text, self.used))
+
+    def find(self, pattern: re.Pattern) -> list[re.Match]:
+        """Matches on the not-yet-used text, marked as used."""
+        found = list(pattern.finditer(self.masked()))
+        for m in found:
+            self.take(*m.span())
+        return found
+
+
+@lru_cache(maxsize=1)
+def _family_lookup() -> tuple[re.Pattern, dict[str, str]]:
+    """One alternation of every card's key, name and aliases: leftmost, then longest, wins."""
+    names: dict[str, str] = {}
+    for card in FAMILIES.values():
+        for n in (card.key.replace("_", " "), card.name.split("(")[0], *card.aliases):
+            names.setdefault(" ".join(re.split(r"[\s-]+", n.strip().lower())), card.key)
+    alts = [r"[\s-]+".join(map(re.escape, n.split())) for n in sorted(names, key=len, reverse=True)]
+    return re.compile(r"(?<![A-Za-z0-9'])(?:" + "|".join(alts) + r")(?:e?s)?(?![A-Za-z0-9'])", re.I), names
+
+
+def _family_key(matched: str, names: dict[str, str]) -> str:
+    norm = " ".join(re.split(r"[\s-]+", matched.lower()))
+    for cand in (norm, norm[:-1], norm[:-2]):
+        if cand in names:
+            return names[cand]
+    raise AssertionError(matched)  # pragma: no cover - the pattern only matches known names
+
+
+def _template_family(m: re.Match) -> str | None:
+    """Family whose site counts, in card order, equal a template word such as AB2O4."""
+    counts = [int(m[g] or 1) for g in ("a", "b")] + ([int(m["b2"] or 1)] if m["b2"] is not None else [])
+    counts.append(int(m["n"] or 1))
+    for card in FAMILIES.values():
+        if not card.intermetallic and [s.count for s in card.sites] == counts:
+            return card.key
+    return None
+
+
+def _read_list(text: str, pos: int, exclusion: bool) -> tuple[list[str], int, int]:
+    """Read 'Mg, Al and O' from pos: (symbols, start of the first one, end of the last one)."""
+    p = _FILLER.match(text, pos).end()
+    first, found, end = p, [], pos
+    while True:
+        g = _GROUP.match(text, p) if exclusion else None
+        w = None if g else _WORD_AT.match(text, p)
+        if g:
+            found.extend(_RARE_EARTHS)
+        elif w and (sym := _element(w.group(0))):
+            found.append(sym)
+        else:
+            if w:
+                _check_symbol_like(w.group(0), lower=text[w.end():w.end() + 1] in ("", " ", ",", "."))
+            break
+        end = p = (g or w).end()
+        s = _SEP.match(text, p)
+        if not s:
+            break
+        p = s.end()
+    return found, first, end
+
+
+def _ratio_fits(ratio: list[int], counts: list[int]) -> bool:
+    """Whether merging the family's sites into len(ratio) elements can give ``ratio``."""
+    k = len(ratio)
+    for labels in product(range(k), repeat=len(counts)):
+        if len(set(labels)) == k:
+            sums = [0] * k
+            for count, label in zip(counts, labels):
+                sums[label] += count
+            if _reduced(sums) == ratio:
+                return True
+    return False
+
+
+def _reduced(values: list[int]) -> list[int]:
+    div = reduce(gcd, values)
+    return sorted(v // div for v in values)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def parse(text: str) -> Request:
+    """Parse a sentence into a :class:`Request`; raises UsageError when it is empty, names an unknown
+    element, asks for something impossible or contains nothing recognisable.
+
+    ``atom_ratio`` is stored reduced by its gcd ("2:4:8" -> [1, 2, 4]). When a sentence names
+    Materials Project or ICSD as the reference, ``novelty_sources`` holds just those.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise _fail(f"the request is empty; describe the material you want, {_EXAMPLE}")
+    scan = _Scan(text)
+    req = Request(text=text)
+
+    phrases, generic = scan.find(_SOURCE_PHRASE), scan.find(_NOVEL)
+    sources = [("mp" if src.lower() == "mp" or src.lower().startswith("materials") else "icsd")
+               for m in phrases for src in (m["src"], m["src2"]) if src]
+    if sources or generic:
+        req.novel = True
+        req.novelty_sources = [s for s in ("mp", "icsd") if s in sources] if sources else ["mp", "icsd"]
+
+    ratios = {tuple(int(x) for x in m["r"].split(":")) for m in scan.find(_RATIO)}
+    if len(ratios) > 1:
+        raise _fail("the request gives more than one atom ratio; keep one, e.g. 'atom ratio 1:1:2'")
+    if ratios:
+        ratio = list(ratios.pop())
+        if 0 in ratio:
+            raise _fail("an atom ratio needs positive integers, e.g. 'atom ratio 1:1:2'")
+        req.atom_ratio = _reduced(ratio)
+
+    for m in scan.find(_MAX_ATOMS):
+        n = int(m["n"] or m["n2"]) - (1 if m["lt"] else 0)
+        req.max_atoms = n if req.max_atoms is None else min(req.max_atoms, n)
+    if req.max_atoms is not None and req.max_atoms < 1:
+        raise _fail("the atom limit must allow at least one atom, e.g. 'at most 20 atoms'")
+    req.stable = bool(scan.find(_STABLE))
+
+    anion_spans = []
+    for m in scan.find(_ANION):
+        req.anion_classes.append(m["a"].lower())
+        anion_spans.append(m.span())
+    families: list[tuple[str, tuple[int, int]]] = []
+    for m in _TEMPLATE.finditer(scan.masked()):
+        key = _template_family(m)
+        if key:
+            scan.take(*m.span())
+            families.append((key, m.span()))
+            if m["x"] in _TEMPLATE_ANIONS:
+                req.anion_classes.append(_TEMPLATE_ANIONS[m["x"]])
+    pattern, names = _family_lookup()
+    families += [(_family_key(m.group(0), names), m.span()) for m in scan.find(pattern)]
+    keys = _unique([k for k, _ in families])
+    if set(keys) == {"double_perovskite", "elpasolite"}:
+        keys = ["elpasolite"]  # an elpasolite is a halide double perovskite: keep the specific one
+    if len(keys) > 1:
+        raise _fail(f"the request names several crystal families ({', '.join(keys)}); ask for one at a time")
+    req.family = keys[0] if keys else None
+
+    nonmetal = scan.find(_NONMETAL)
+    metal = []
+    for m in _METAL.finditer(scan.masked()):
+        plain_metal = m["w"].lower().startswith("metal") and m["w"].lower() != "metallic"
+        if _METAL_BEFORE.search(text[:m.start()]) and m["w"].lower() != "metallic":
+            continue
+        if plain_metal and _METAL_AFTER.match(text, m.end()):
+            continue
+        scan.take(*m.span())
+        metal.append(m.group(0))
+    if metal and nonmetal:
+        raise _fail(f"the request asks for both a metal ({metal[0]!r}) and a non-metal "
+                    f"({nonmetal[0].group(0)!r}); keep one")
+    req.metallic = True if metal else (False if nonmetal else None)
+
+    required, excluded, only = _read_elements(scan, req, [s for _, s in families] + anion_spans)
+    req.required_elements, req.excluded_elements = _unique(required), _unique(excluded)
+    req.anion_classes = _unique(req.anion_classes)
+    _check(req, only)
+    words = re.findall(r"[A-Za-z0-9][A-Za-z0-9']*", scan.masked())
+    req.ignored = _unique([w for w in words if w.lower() not in _STOPWORDS])
+    return req
+
+
+def _read_elements(scan: _Scan, req: Request, anchors: list[tuple[int, int]]) -> tuple[list[str], list[str], list[str]]:
+    """Required and excluded symbols, plus those after 'only', from attachments, cues and modifiers."""
+    text, required, excluded, only = scan.text, [], [], []
+    for regex in (_ATTACHED, _SPACE_FREE):
+        for m in regex.finditer(scan.masked()):
+            parts = re.split(r"[-/]", m["els"])
+            free = regex is _SPACE_FREE or m["kind"].lower() == "free"
+            if free and _GROUP.fullmatch(m["els"].replace("-", " ")):
+                syms = list(_RARE_EARTHS)
+            else:
+                syms = []
+                for part in reversed(parts):
+                    if (sym := _element(part)) is None:
+                        if not syms:
+                            _check_symbol_like(part)
+                        break
+                    syms.insert(0, sym)
+            if syms:
+                (excluded if free else required).extend(syms)
+                scan.take(*m.span())
+
+    consumed = 0
+    for m in _CUE.finditer(scan.masked()):
+        if m.start() < consumed:
+            continue
+        exclusion = m["exc"] is not None
+        syms, first, end = _read_list(text, m.end(), exclusion)
+        if syms:
+            (excluded if exclusion else required).extend(syms)
+            if re.search(r"\bonly\b", text[m.end():first], re.I):
+                only.extend(syms)
+            scan.take(*m.span())
+            scan.take(first, end)
+            consumed = end
+
+    for start, _ in sorted(anchors):  # "a Ni half-Heusler", "lead halide perovskite", "zinc sulfide"
+        pos, found = start, []
+        while (b := _BACK.search(text, 0, pos)) and b["gap"]:
+            if any(s <= b.start() < e for s, e in anchors):
+                pos = b.start()
+                continue
+            sym = _element(b["w"]) if scan.is_free(*b.span("w")) else None
+            if sym is None or (len(b["w"]) <= 2 and _at_sentence_start(text, b.start())
+                               and (b["w"] in _ENGLISH_SYMBOLS or len(b["w"]) == 1)):
+                break
+            found.insert(0, sym)
+            scan.take(b.start(), pos)
+            pos = b.start()
+        required.extend(found)
+    return required, excluded, only
+
+
+def _check(req: Request, only: list[str]) -> None:
+    """Refuse requests that are empty of content or cannot be satisfied."""
+    if not (req.family or req.required_elements or req.anion_classes or req.atom_ratio):
+        some = ", ".join(c.key.replace("_", " ") for c in list(FAMILIES.values())[:6])
+        raise _fail(f"found no crystal family, element, anion class or atom ratio in {req.text[:60]!r}; "
+                    f"name a family ({some}, ...), an element or an anion class, {_EXAMPLE}")
+    both = [e for e in req.required_elements if e in req.excluded_elements]
+    if both:
+        raise _fail(f"{both[0]} is both required and excluded; keep only one of the two")
+    if req.atom_ratio and len(req.required_elements) > len(req.atom_ratio):
+        raise _fail(f"atom ratio {':'.join(map(str, req.atom_ratio))} has {len(req.atom_ratio)} parts but "
+                    f"{len(req.required_elements)} elements are required; add parts or drop elements")
+    if req.family is None:
+        return
+    card: FamilyCard = FAMILIES[req.family]
+    label = card.name.split("(")[0].strip()
+    if card.intermetallic and req.anion_classes:
+        raise _fail(f"a {label} is an intermetallic and cannot be an {req.anion_classes[0]}; "
+                    f"drop '{req.anion_classes[0]}' or choose an ionic family such as perovskite")
+    noble = [e for e in req.required_elements if e in _NOBLE_GASES]
+    if noble:
+        raise _fail(f"noble gas {noble[0]} cannot be part of a {label}; choose another element")
+    needed = len(req.required_elements) + sum(
+        1 for a in req.anion_classes if not set(ANION_CLASSES[a][0]) & set(req.required_elements))
+    if only and needed < 2:
+        raise _fail(f"a {label} ({card.template}) needs at least two elements but the request allows only "
+                    f"{', '.join(only)}; drop 'only' or add elements")
+    if needed > len(card.sites):
+        raise _fail(f"a {label} ({card.template}) has {len(card.sites)} sites but the request needs {needed} "
+                    f"elements; drop some elements or anion classes")
+    if req.atom_ratio and not _ratio_fits(req.atom_ratio, [s.count for s in card.sites]):
+        raise _fail(f"atom ratio {':'.join(map(str, req.atom_ratio))} does not fit a {label} ({card.template}, "
+                    f"ratio {':'.join(map(str, card.ratio))}); drop the ratio or the family")
+    atoms = sum(s.count for s in card.sites)
+    if req.max_atoms is not None and req.max_atoms < atoms:
+        raise _fail(f"a {label} needs at least {atoms} atoms per cell but at most {req.max_atoms} were "
+                    f"allowed; raise the atom limit")

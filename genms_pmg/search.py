@@ -1,0 +1,345 @@
+"""Algorithm 1 of the paper: best-first hierarchical search over formulae, then structures.
+
+The search proposes H formulae (pi_hi), scores them with R_hi, keeps the best W, generates L
+structures for each (pi_lo), scores those with R_lo (hard structure checks, then the energy
+model's formation energy plus soft checks) and returns the best structure of each formula
+first. Every node it visits is kept in a tree so each result carries its path; the tree can be
+checkpointed after each formula and a search resumed from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pymatgen.core import Composition, Structure
+from tqdm.auto import tqdm
+
+from genms_pmg.energy.base import EnergyModel
+from genms_pmg.errors import UsageError
+from genms_pmg.formulas.base import FormulaHeuristic, FormulaProposal, FormulaProposer, HeuristicResult
+from genms_pmg.formulas.heuristics import evaluate_formula
+from genms_pmg.request import Request
+from genms_pmg.energy.formation import formation_energies_per_atom
+from genms_pmg.structures.base import CrystalGenerator, StructureHeuristic
+from genms_pmg.structures.heuristics import energy_is_sane
+
+
+def derive_seed(seed: int, *parts: object) -> int:
+    """A 32-bit seed from ``seed`` and labels: results of one branch do not depend on the others."""
+    digest = hashlib.sha256(":".join([str(seed), *map(str, parts)]).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+@dataclass
+class SearchConfig:
+    """Branching of Algorithm 1.
+
+    Attributes:
+        formulas: H, formulae proposed (more are asked for when too few pass R_hi).
+        structures: L, structures generated per formula by each generator.
+        width: W, formulae expanded into structures.
+    """
+
+    formulas: int = 10
+    structures: int = 4
+    width: int = 5
+
+    def validate(self) -> None:
+        for name in ("formulas", "structures", "width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UsageError(f"--{name} must be a positive whole number, got {value!r}")
+
+
+@dataclass
+class SearchNode:
+    """A node of the search tree: the request, a formula or a structure.
+
+    ``value`` is the heuristic value the search sorts by (higher is better): R_hi for formulae,
+    R_lo (minus formation energy plus soft checks) for structures. ``passed`` is False when a
+    hard check failed; ``checks`` holds every heuristic verdict.
+    """
+
+    node_id: str
+    parent: str | None
+    kind: str
+    label: str
+    value: float | None = None
+    passed: bool = True
+    checks: list[dict] = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+
+class SearchTree:
+    """The nodes a search visited, by id, with the structures of structure nodes."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, SearchNode] = {}
+        self.structures: dict[str, Structure] = {}
+
+    def add(self, node: SearchNode, structure: Structure | None = None) -> SearchNode:
+        self.nodes[node.node_id] = node
+        if structure is not None:
+            self.structures[node.node_id] = structure
+        return node
+
+    def children(self, node_id: str) -> list[SearchNode]:
+        return [n for n in self.nodes.values() if n.parent == node_id]
+
+    def path(self, node_id: str) -> list[str]:
+        """Ids from the root to ``node_id``."""
+        path = []
+        current: str | None = node_id
+        while current is not None:
+            path.append(current)
+            current = self.nodes[current].parent
+        return path[::-1]
+
+    def as_dict(self) -> dict:
+        return {
+            "nodes": [asdict(n) for n in self.nodes.values()],
+            "structures": {k: s.as_dict() for k, s in self.structures.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SearchTree:
+        tree = cls()
+        for nd in d["nodes"]:
+            tree.nodes[nd["node_id"]] = SearchNode(**nd)
+        tree.structures = {k: Structure.from_dict(s) for k, s in d["structures"].items()}
+        return tree
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
+
+
+class HierarchicalSearch:
+    """Best-first GenMS search (Algorithm 1) over plugin components.
+
+    Args:
+        proposers: pi_hi, asked in order until H formulae are collected.
+        formula_heuristics: R_hi; hard ones prune, soft ones rank.
+        generators: pi_lo; each generates L structures per expanded formula.
+        structure_heuristics: R_lo checks run before the energy model.
+        energy_model: R_lo energetics; formation energies use its own elemental references.
+        config: H, L, W.
+        progress: show tqdm progress bars.
+    """
+
+    def __init__(
+        self,
+        *,
+        proposers: Sequence[FormulaProposer],
+        formula_heuristics: Sequence[FormulaHeuristic],
+        generators: Sequence[CrystalGenerator],
+        structure_heuristics: Sequence[StructureHeuristic],
+        energy_model: EnergyModel,
+        config: SearchConfig,
+        progress: bool = True,
+    ) -> None:
+        config.validate()
+        if not proposers:
+            raise UsageError("no formula proposer is available; install one or check `genms plugins`")
+        if not generators:
+            raise UsageError("no structure generator is available; install one or check `genms plugins`")
+        self.proposers = list(proposers)
+        self.formula_heuristics = list(formula_heuristics)
+        self.generators = list(generators)
+        self.structure_heuristics = list(structure_heuristics)
+        self.energy_model = energy_model
+        self.config = config
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    # -- formula level ---------------------------------------------------------------------
+    def _propose(self, request: Request, seed: int) -> list[FormulaProposal]:
+        """Collect up to H distinct proposals; ask again (excluding seen ones) while few pass."""
+        H = self.config.formulas
+        proposals: list[FormulaProposal] = []
+        seen: set[str] = set()
+        for proposer in self.proposers:
+            for attempt in range(3):
+                want = H - len(proposals) if attempt == 0 else H
+                batch = proposer.propose(request, n=want, seed=derive_seed(seed, proposer.name, attempt), exclude=seen)
+                fresh = [p for p in batch if _reduced_formula(p.formula) not in seen]
+                for p in fresh:
+                    seen.add(_reduced_formula(p.formula))
+                proposals.extend(fresh)
+                passing = sum(1 for p in proposals if self._hard_pass(request, p))
+                if passing >= min(H, self.config.width) or not fresh:
+                    break
+            if len(proposals) >= H:
+                break
+        return proposals
+
+    def _hard_pass(self, request: Request, proposal: FormulaProposal) -> bool:
+        return all(h.evaluate(request, proposal).passed for h in self.formula_heuristics if h.is_hard(request))
+
+    def _score_formulas(self, request: Request, tree: SearchTree, proposals: list[FormulaProposal]) -> list[SearchNode]:
+        nodes = []
+        for i, proposal in enumerate(proposals):
+            results, passed, value = evaluate_formula(request, proposal, self.formula_heuristics)
+            node = SearchNode(
+                node_id=f"f{i}", parent="root", kind="formula", label=proposal.formula,
+                value=value, passed=passed,
+                checks=[r.as_dict() for r in results], data={"proposal": proposal.as_dict()},
+            )
+            nodes.append(tree.add(node))
+        return nodes
+
+    # -- structure level -------------------------------------------------------------------
+    def _expand(self, request: Request, tree: SearchTree, formula_node: SearchNode, seed: int) -> None:
+        """Generate, check and score L structures per generator for one formula."""
+        proposal = FormulaProposal.from_dict(formula_node.data["proposal"])
+        composition = Composition(proposal.formula)
+        pending: list[SearchNode] = []
+        k = 0
+        for generator in self.generators:
+            t0 = time.perf_counter()
+            generated = generator.generate(
+                composition, n=self.config.structures, seed=derive_seed(seed, proposal.formula, generator.name),
+                family=request.family or proposal.family, max_atoms=request.max_atoms,
+            )
+            self.timings["generate"] = self.timings.get("generate", 0.0) + time.perf_counter() - t0
+            for item in generated:
+                node_id = f"{formula_node.node_id}/s{k}"
+                k += 1
+                results = [h.evaluate(request, item.structure) for h in self.structure_heuristics]
+                passed = all(r.passed for r in results if r.name in self._hard_structure_names)
+                node = SearchNode(
+                    node_id=node_id, parent=formula_node.node_id, kind="structure", label=proposal.formula,
+                    passed=passed, checks=[r.as_dict() for r in results],
+                    data={"generator": item.generator, "generator_info": item.info, "num_sites": len(item.structure)},
+                )
+                tree.add(node, item.structure)
+                if passed:
+                    pending.append(node)
+        self._score_energies(tree, pending)
+
+    @property
+    def _hard_structure_names(self) -> set[str]:
+        return {h.name for h in self.structure_heuristics if h.hard}
+
+    def _score_energies(self, tree: SearchTree, nodes: list[SearchNode]) -> None:
+        """One batched energy-only call for all structures of a formula, then R_lo values.
+
+        R_lo = -E_form (eV/atom) + sum over soft checks of ``weight * (score - 1)``; structures
+        with insane energies are discarded, as in the paper.
+        """
+        if not nodes:
+            return
+        t0 = time.perf_counter()
+        structures = [tree.structures[n.node_id] for n in nodes]
+        energies = self.energy_model.predict_energy_per_atom(structures)
+        e_forms = formation_energies_per_atom(structures, self.energy_model, energies_per_atom=energies, on_missing="nan")
+        self.timings["energy"] = self.timings.get("energy", 0.0) + time.perf_counter() - t0
+        soft = {h.name: h.weight for h in self.structure_heuristics if not h.hard}
+        for node, energy, e_form in zip(nodes, energies, e_forms):
+            node.data["energy_per_atom"] = float(energy)
+            node.data["e_form_per_atom"] = float(e_form)
+            if not energy_is_sane(energy, e_form):
+                node.passed = False
+                reason = f"energy {float(energy):.2f} eV/atom, formation energy {float(e_form):.2f} eV/atom: outside the sane range"
+                node.checks.append(HeuristicResult("energy_sane", False, 0.0, reason).as_dict())
+                continue
+            penalty = sum(soft[c["name"]] * (c["score"] - 1.0) for c in node.checks if c["name"] in soft)
+            node.value = -float(e_form) + penalty
+
+    # -- the whole search ------------------------------------------------------------------
+    def run(
+        self,
+        request: Request,
+        *,
+        seed: int = 0,
+        checkpoint: Path | None = None,
+        on_formula: Callable[[SearchNode], None] | None = None,
+    ) -> SearchTree:
+        """Run Algorithm 1 and return the tree; resume from ``checkpoint`` when it matches."""
+        tree = self._load_checkpoint(checkpoint, request, seed)
+        if "root" not in tree.nodes:
+            tree.add(SearchNode(node_id="root", parent=None, kind="request", label=request.text, data={"request": request.as_dict()}))
+            t0 = time.perf_counter()
+            proposals = self._propose(request, seed)
+            self.timings["propose"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            self._score_formulas(request, tree, proposals)
+            self.timings["score_formulas"] = time.perf_counter() - t0
+            self._save_checkpoint(checkpoint, tree, request, seed)
+        formulas = sorted(
+            (n for n in tree.nodes.values() if n.kind == "formula" and n.passed),
+            key=lambda n: (-(n.value if n.value is not None else -math.inf), n.label),
+        )[: self.config.width]
+        todo = [n for n in formulas if not n.data.get("expanded")]
+        bar = tqdm(todo, desc="structures", unit="formula", disable=not self.progress or not todo, leave=False)
+        for node in bar:
+            bar.set_postfix_str(node.label)
+            self._expand(request, tree, node, seed)
+            node.data["expanded"] = True
+            self._save_checkpoint(checkpoint, tree, request, seed)
+            if on_formula is not None:
+                on_formula(node)
+        return tree
+
+    def _fingerprint(self, request: Request, seed: int) -> dict[str, Any]:
+        return {
+            "request": request.as_dict(), "seed": seed, "config": asdict(self.config),
+            "proposers": [p.name for p in self.proposers], "generators": [g.name for g in self.generators],
+            "energy_model": self.energy_model.name,
+        }
+
+    def _save_checkpoint(self, path: Path | None, tree: SearchTree, request: Request, seed: int) -> None:
+        if path is not None:
+            _write_json_atomic(path, {"fingerprint": self._fingerprint(request, seed), "tree": tree.as_dict()})
+
+    def _load_checkpoint(self, path: Path | None, request: Request, seed: int) -> SearchTree:
+        if path is None or not path.exists():
+            return SearchTree()
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return SearchTree()
+        if state.get("fingerprint") != json.loads(json.dumps(self._fingerprint(request, seed))):
+            return SearchTree()
+        return SearchTree.from_dict(state["tree"])
+
+
+def _reduced_formula(formula: str) -> str:
+    """One spelling per composition, so two proposers' MgAl2O4 and Mg(AlO2)2 count once."""
+    try:
+        return Composition(formula).reduced_formula
+    except Exception:  # invalid formulae are kept as written; ValidFormula rejects them
+        return formula
+
+
+def ranked_structure_nodes(tree: SearchTree) -> list[SearchNode]:
+    """Best structure of each formula first (the paper's x* per plan), then the rest; by R_lo."""
+    scored = [n for n in tree.nodes.values() if n.kind == "structure" and n.passed and n.value is not None]
+    scored.sort(key=lambda n: (-n.value, n.node_id))
+    best: list[SearchNode] = []
+    rest: list[SearchNode] = []
+    seen: set[str] = set()
+    for node in scored:
+        (rest if node.parent in seen else best).append(node)
+        seen.add(node.parent)  # type: ignore[arg-type]
+    return best + rest
+
+
+__all__ = [
+    "HierarchicalSearch",
+    "SearchConfig",
+    "SearchNode",
+    "SearchTree",
+    "derive_seed",
+    "ranked_structure_nodes",
+]

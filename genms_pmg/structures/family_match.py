@@ -1,0 +1,80 @@
+"""R_lo: does a structure belong to the requested crystal family?
+
+References per family are the AFLOW prototypes named on its card (pymatgen's library) and a few
+OQMD-ICSD structures with the card's prototype labels (lowest energy above hull first). A
+structure matches when pymatgen's ``StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)`` fits it
+to any reference anonymously: the paper's match-rate protocol (appendix A.1).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pymatgen.analysis.prototypes import AFLOW_PROTOTYPE_LIBRARY
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Structure
+
+from genms_pmg.formulas.base import HeuristicResult
+from genms_pmg.knowledge.families import FAMILIES
+from genms_pmg.request import Request
+from genms_pmg.structures.base import StructureHeuristic
+
+OQMD_REFERENCES_PER_LABEL = 3
+
+
+def family_matcher() -> StructureMatcher:
+    """The paper's matcher settings (appendix A.1)."""
+    return StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)
+
+
+@lru_cache(maxsize=None)
+def family_references(family: str) -> tuple[tuple[str, Structure], ...]:
+    """(name, structure) references of ``family``: card AFLOW prototypes, then OQMD exemplars."""
+    card = FAMILIES[family]
+    refs: list[tuple[str, Structure]] = []
+    for entry in AFLOW_PROTOTYPE_LIBRARY:
+        if entry["tags"]["aflow"] in card.aflow_prototypes:
+            refs.append((f"aflow:{entry['tags']['aflow']}", entry["snl"].structure))
+    if card.oqmd_prototypes:
+        from genms_pmg.data.oqmd import ReferenceStructureDB
+
+        db = ReferenceStructureDB.default()
+        for label in card.oqmd_prototypes:
+            anonymous = label.split("_")[0]
+            rows = sorted((r for r in db.candidates(anonymous) if r.proto_name == label), key=lambda r: (r.stability, r.id))
+            for row in rows[:OQMD_REFERENCES_PER_LABEL]:
+                refs.append((f"oqmd-icsd:{row.name}", db.structure(row.id)))
+    return tuple(refs)
+
+
+def match_family(structure: Structure, family: str) -> str | None:
+    """Name of the first family reference ``structure`` matches anonymously, or None."""
+    matcher = family_matcher()
+    for name, reference in family_references(family):
+        if len(structure.composition.elements) != len(reference.composition.elements):
+            continue
+        if matcher.fit_anonymous(structure, reference):
+            return name
+    return None
+
+
+class FamilyMatch(StructureHeuristic):
+    """Soft: structures of the requested family rank ahead of other polymorphs.
+
+    With ``weight`` 1.0 a structure outside the family is ranked as if its formation energy were
+    1 eV/atom higher: the user asked for the family, not just for a low energy.
+    """
+
+    name = "family_match"
+    hard = False
+    weight = 1.0
+
+    def evaluate(self, request: Request, structure: Structure) -> HeuristicResult:
+        if request.family is None or request.family not in FAMILIES:
+            return HeuristicResult(self.name, True, 1.0, "no family requested")
+        if not family_references(request.family):
+            return HeuristicResult(self.name, True, 1.0, f"no reference structures for {request.family}")
+        matched = match_family(structure, request.family)
+        if matched is None:
+            return HeuristicResult(self.name, True, 0.0, f"does not match the {request.family} references")
+        return HeuristicResult(self.name, True, 1.0, f"matches {request.family} reference {matched}")

@@ -1,0 +1,122 @@
+"""The `genms` command: help, one-line usage errors with exit code 2, nothing of the user's lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from genms_pmg.cli import CHECKPOINT_NAME, main
+
+
+def genms(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "genms_pmg.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("genms: error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr  # progress notes may come before it
+    assert "Traceback" not in proc.stderr
+    return errors[0]
+
+
+def test_help_lists_every_option():
+    proc = genms("generate", "--help")
+    assert proc.returncode == 0
+    for option in ("-n", "--out", "--seed", "--formulas", "--structures", "--width", "--force", "--json", "--resume"):
+        assert option in proc.stdout
+    top = genms("--help")
+    assert top.returncode == 0 and "generate" in top.stdout and "plugins" in top.stdout
+
+
+@pytest.mark.parametrize(
+    ("request_text", "expected"),
+    [
+        ("   ", "empty"),
+        ("hello there, how are you", "found no crystal family"),
+        ("a spinel containing only neon", "noble gas"),
+        ("a perovskite containing Xx", "Xx"),
+    ],
+)
+def test_bad_requests_are_one_line_usage_errors(request_text, expected, tmp_path):
+    proc = genms("generate", request_text, "--out", str(tmp_path / "out"))
+    line = _one_line_error(proc)
+    assert expected.lower() in line.lower()
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_zero_structures_is_a_usage_error():
+    line = _one_line_error(genms("generate", "a spinel oxide", "-n", "0"))
+    assert "-n" in line and "positive" in line
+
+
+def test_unwritable_out_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    line = _one_line_error(genms("generate", "a spinel oxide", "--out", str(blocker / "sub")))
+    assert "--out" in line
+    assert blocker.read_text() == "not a folder"
+
+
+def test_out_with_files_is_refused_without_force_and_files_are_kept(tmp_path):
+    keep = tmp_path / "my-notes.txt"
+    keep.write_text("precious")
+    line = _one_line_error(genms("generate", "a spinel oxide", "--out", str(tmp_path)))
+    assert "--force" in line
+    assert keep.read_text() == "precious"
+
+
+def test_force_writes_beside_the_users_files_and_keeps_them(tmp_path):
+    keep = tmp_path / "my-notes.txt"
+    keep.write_text("precious")
+    args = ("generate", "a rocksalt oxide containing Mg", "-n", "1", "--formulas", "3", "--structures", "1",
+            "--width", "1", "--out", str(tmp_path), "--force", "--no-progress")
+    proc = genms(*args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert keep.read_text() == "precious"
+    assert len(list(tmp_path.glob("rank-*.cif"))) == 1
+    assert not (tmp_path / CHECKPOINT_NAME).exists()
+    again = genms(*args, "--json")
+    assert again.returncode == 0
+    payload = json.loads(again.stdout)
+    assert payload["files"] == [p.name for p in sorted(tmp_path.glob("rank-*.cif"))]
+    assert keep.read_text() == "precious"
+
+
+def test_missing_data_offline_says_how_to_provide_it(tmp_path):
+    env = {"GENMS_DATA_DIR": str(tmp_path / "empty-cache"), "GENMS_OFFLINE": "1"}
+    line = _one_line_error(genms("generate", "a stable spinel oxide containing Mg", "--no-progress", env=env))
+    assert "GENMS_DATA_DIR" in line
+
+
+def test_parse_prints_the_request_as_json(capsys):
+    assert main(["parse", "a lead-free halide double perovskite"]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert parsed["family"] == "double_perovskite"
+    assert parsed["excluded_elements"] == ["Pb"]
+    assert parsed["anion_classes"] == ["halide"]
+
+
+def test_plugins_lists_the_builtins(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for name in ("offline", "templates", "chgnet", "min_distance", "novelty"):
+        assert name in out
+    assert "genms.energy_models" in out
+
+
+def test_usage_error_in_process_returns_2(capsys):
+    assert main(["generate", ""]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("genms: error:") and err.count("\n") == 1
+
+
+def test_unknown_plugin_is_a_usage_error(tmp_path):
+    line = _one_line_error(genms("generate", "a spinel oxide", "--generator", "nope", "--out", str(tmp_path / "o")))
+    assert "nope" in line and "templates" in line

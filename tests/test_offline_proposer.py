@@ -1,0 +1,212 @@
+"""The offline pi_hi: real SMACT and pymatgen, no network.
+
+Tests whose name ends in ``with_csv_mp_index`` use a test-only known-formula index built from the
+shared Materials Project formula list, standing in for ``KnownFormulaIndex.default()``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import time
+from pathlib import Path
+
+import pytest
+from pymatgen.core import Composition
+
+from genms_pmg.formulas.heuristics import ChargeNeutral, ElementConstraints, FamilyRatio, ValidFormula
+from genms_pmg.formulas.offline import OfflineFormulaProposer
+from genms_pmg.request import Request
+
+MP_CSV = Path("/work/shared/data/mp_formulas/mp_known_formulas_merged.csv.gz")
+HARD = (ValidFormula(), ChargeNeutral(), FamilyRatio(), ElementConstraints())
+
+
+class CsvMPIndex:
+    """Test-only stand-in for KnownFormulaIndex: Materials Project formulas from the shared CSV."""
+
+    def __init__(self, path: Path) -> None:
+        with gzip.open(path, "rt", newline="") as handle:
+            self._mp = {row["reduced_formula"]: (row["mp_ids"] or "").split(";") for row in csv.DictReader(handle)}
+
+    def sources_of(self, formula: str) -> dict[str, list[str]]:
+        key = Composition(formula).reduced_formula
+        return {"mp": [i for i in self._mp[key] if i] or ["mp:unknown-id"]} if key in self._mp else {}
+
+    def is_known(self, formula: str, sources=("mp", "icsd")) -> bool:
+        return "mp" in sources and Composition(formula).reduced_formula in self._mp
+
+    def formulas(self, sources=("mp", "icsd")) -> set[str]:
+        return set(self._mp) if "mp" in sources else set()
+
+
+@pytest.fixture(scope="module")
+def csv_mp_index() -> CsvMPIndex:
+    if not MP_CSV.exists():
+        pytest.skip("shared MP formula list not available")
+    return CsvMPIndex(MP_CSV)
+
+
+@pytest.fixture(scope="module")
+def proposer() -> OfflineFormulaProposer:
+    return OfflineFormulaProposer()
+
+
+REQUESTS = {
+    "spinel_oxide_mg": Request("spinel oxide with Mg", family="spinel", required_elements=["Mg"],
+                               anion_classes=["oxide"]),
+    "perovskite_fluoride": Request("perovskite fluoride", family="perovskite", anion_classes=["fluoride"]),
+    "pyrochlore_oxide_ti": Request("pyrochlore oxide with Ti", family="pyrochlore", required_elements=["Ti"],
+                                   anion_classes=["oxide"]),
+    "elpasolite": Request("an elpasolite", family="elpasolite"),
+    "double_perovskite_halide_no_pb": Request("lead-free halide double perovskite", family="double_perovskite",
+                                              anion_classes=["halide"], excluded_elements=["Pb"]),
+    "half_heusler_ni": Request("half-Heusler with Ni", family="half_heusler", required_elements=["Ni"]),
+    "heusler": Request("a Heusler alloy", family="heusler"),
+    "rocksalt": Request("rocksalt", family="rocksalt"),
+    "rutile_oxide": Request("rutile oxide", family="rutile", anion_classes=["oxide"]),
+    "wurtzite_nitride": Request("wurtzite nitride", family="wurtzite", anion_classes=["nitride"]),
+}
+
+
+def _hard_failures(request: Request, proposals) -> list[str]:
+    return [f"{p.formula}: {r.name} ({r.reason})" for p in proposals
+            for r in (h.evaluate(request, p) for h in HARD) if not r.passed]
+
+
+@pytest.mark.parametrize("key", sorted(REQUESTS))
+def test_family_requests_give_five_valid_formulas(proposer, key):
+    request = REQUESTS[key]
+    proposals = proposer.propose(request, n=8, seed=0)
+    assert len(proposals) >= 5, [p.formula for p in proposals]
+    assert not _hard_failures(request, proposals)
+    assert len({p.formula for p in proposals}) == len(proposals)
+    for p in proposals:
+        assert p.proposer == "offline" and p.family == request.family
+        assert 0.0 < p.prior <= 1.0 and p.reasons
+        if "heusler" in key:
+            assert p.oxidation_states == {}  # intermetallic: no ionic states assumed
+        else:
+            comp = Composition(p.formula)
+            assert sum(p.oxidation_states[str(el)] * amt for el, amt in comp.items()) == pytest.approx(0.0)
+    priors = [p.prior for p in proposals]
+    assert priors == sorted(priors, reverse=True)  # relative to the best candidate, drawn or not
+
+
+def test_elpasolite_defaults_to_halides(proposer):
+    formulas = [p.formula for p in proposer.propose(REQUESTS["elpasolite"], n=10, seed=0)]
+    assert all({"F", "Cl", "Br", "I"} & {str(el) for el in Composition(f).elements} for f in formulas)
+
+
+def test_classic_members_rank_high(proposer):
+    spinels = [p.formula for p in proposer.candidates(REQUESTS["spinel_oxide_mg"], limit=5)]
+    assert spinels[0] == "MgAl2O4"
+    assert "MgAl2O4" in [p.formula for p in proposer.propose(REQUESTS["spinel_oxide_mg"], n=5, seed=0)]
+    perovskites = Request("perovskite oxide with Ti", family="perovskite", required_elements=["Ti"],
+                          anion_classes=["oxide"])
+    top = [p.formula for p in proposer.candidates(perovskites, limit=5)]
+    assert {"SrTiO3", "CaTiO3", "BaTiO3"} <= set(top)
+
+
+def test_reasons_explain_sites_and_probabilities(proposer):
+    best = proposer.candidates(REQUESTS["spinel_oxide_mg"], limit=1)[0]
+    assert best.reasons[0] == "Mg2+ (A, tetrahedral), Al3+ (B, octahedral), O2-"
+    assert any(r.startswith("P(Al3+|O2-)=") for r in best.reasons)
+    perov = proposer.candidates(REQUESTS["perovskite_fluoride"], limit=1)[0]
+    assert any(r.startswith("tolerance factor") for r in perov.reasons)
+    hh = proposer.candidates(REQUESTS["half_heusler_ni"], limit=1)[0]
+    assert any(r.startswith("VEC 18") for r in hh.reasons)
+
+
+def test_same_seed_same_list_and_seeds_vary(proposer):
+    request = REQUESTS["rocksalt"]
+    first = [p.as_dict() for p in proposer.propose(request, n=8, seed=3)]
+    again = [p.as_dict() for p in OfflineFormulaProposer().propose(request, n=8, seed=3)]
+    assert first == again
+    others = {tuple(p.formula for p in proposer.propose(request, n=8, seed=s)) for s in range(6)}
+    assert len(others) > 1
+
+
+def test_exclude_removes_formulas_in_any_spelling(proposer):
+    request = REQUESTS["spinel_oxide_mg"]
+    first = [p.formula for p in proposer.propose(request, n=6, seed=0)]
+    second = [p.formula for p in proposer.propose(request, n=6, seed=0, exclude=first)]
+    assert second and not set(first) & set(second)
+    assert "MgAl2O4" not in [p.formula for p in proposer.propose(request, n=6, seed=0, exclude=["Al2MgO4"])]
+
+
+@pytest.mark.parametrize("request_", [
+    Request("spinel with neon", family="spinel", required_elements=["Ne"]),
+    Request("spinel fluoride", family="spinel", anion_classes=["fluoride"]),
+    Request("perovskite ratio 1:2", family="perovskite", atom_ratio=[1, 2]),
+    Request("tiny pyrochlore", family="pyrochlore", max_atoms=5),
+    Request("rocksalt with everything excluded", family="rocksalt", required_elements=["Na"], excluded_elements=["Na"]),
+    Request("four required cations in a spinel", family="spinel", required_elements=["Mg", "Al", "Fe", "Zn"]),
+])
+def test_impossible_requests_give_nothing(proposer, request_):
+    assert proposer.propose(request_, n=5, seed=0) == []
+
+
+def test_generic_requests_without_a_family(proposer):
+    oxides = Request("oxides", anion_classes=["oxide"])
+    got = proposer.propose(oxides, n=6, seed=0)
+    assert len(got) == 6 and not _hard_failures(oxides, got)
+    ratio = Request("ABO3", atom_ratio=[1, 1, 3], anion_classes=["oxide"], required_elements=["Ti"])
+    got = proposer.propose(ratio, n=6, seed=0)
+    assert len(got) >= 5 and not _hard_failures(ratio, got)
+    elements = Request("Li and Fe", required_elements=["Li", "Fe"])
+    got = proposer.propose(elements, n=6, seed=0)
+    assert len(got) >= 5 and not _hard_failures(elements, got)
+    metal = Request("a Ni-Al metal", required_elements=["Ni", "Al"], metallic=True)
+    got = proposer.propose(metal, n=5, seed=0)
+    assert len(got) == 5 and not _hard_failures(metal, got)
+    top = proposer.candidates(metal, limit=5)
+    assert {len(Composition(p.formula).elements) for p in top} == {2}  # simplest first
+
+
+def test_metallic_flag_is_noted_for_ionic_families(proposer):
+    request = Request("metallic rocksalt", family="rocksalt", metallic=True)
+    got = proposer.propose(request, n=3, seed=0)
+    assert got and all("metallic request ignored: ionic family" in p.reasons for p in got)
+
+
+def test_novel_requests_skip_known_formulas_with_csv_mp_index(csv_mp_index):
+    proposer = OfflineFormulaProposer(known_index=csv_mp_index)
+    request = Request("novel spinel oxide with Mg", family="spinel", required_elements=["Mg"],
+                      anion_classes=["oxide"], novel=True, novelty_sources=["mp"])
+    got = proposer.propose(request, n=6, seed=0)
+    assert len(got) >= 5 and not _hard_failures(request, got)
+    assert not any(csv_mp_index.is_known(p.formula, sources=("mp",)) for p in got)
+    assert "MgAl2O4" not in [p.formula for p in got]
+
+
+def test_family_request_is_fast(proposer):
+    proposer.propose(REQUESTS["double_perovskite_halide_no_pb"], n=10, seed=0)  # warm the caches
+    start = time.perf_counter()
+    for key in ("double_perovskite_halide_no_pb", "spinel_oxide_mg", "elpasolite"):
+        proposer.propose(REQUESTS[key], n=10, seed=1)
+    assert (time.perf_counter() - start) / 3 < 1.0
+
+
+def test_anion_classes_on_intermetallic_families(proposer):
+    phosphide = Request("half-Heusler phosphide", family="half_heusler", anion_classes=["phosphide"])
+    got = proposer.propose(phosphide, n=5, seed=0)
+    assert len(got) == 5 and not _hard_failures(phosphide, got)
+    assert all("P" in {str(el) for el in Composition(p.formula).elements} for p in got)
+    assert proposer.propose(Request("Heusler oxide", family="heusler", anion_classes=["oxide"]), n=5) == []
+
+
+def test_small_n_and_bad_anion_class(proposer):
+    assert proposer.propose(REQUESTS["rocksalt"], n=0) == []
+    assert len(proposer.propose(REQUESTS["rocksalt"], n=1, seed=5)) == 1
+    from genms_pmg.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown anion class"):
+        proposer.propose(Request("x", family="rocksalt", anion_classes=["plasmide"]), n=3)
+
+
+def test_registered_as_the_offline_entry_point():
+    from importlib.metadata import entry_points
+
+    eps = {ep.name: ep for ep in entry_points(group="genms.proposers")}
+    assert eps["offline"].load() is OfflineFormulaProposer
