@@ -195,7 +195,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "files": files,
         "candidates": [c.as_dict() for c in result.candidates],
-        "evaluated": result.tree["nodes"],
+        "evaluated": result.evaluated(),
         "structures": result.tree["structures"],
         "timings_s": result.timings,
     }

@@ -117,7 +117,11 @@ def test_example_plugin_is_discovered_after_install(hhi_plugin_site):
     assert infos["hhi_supply_risk"]["distribution"] == "genms-hhi"
 
 
-def test_example_plugin_is_used_by_the_search(hhi_plugin_site):
+def test_example_plugin_is_used_by_the_search_despite_a_broken_one(hhi_plugin_site, tmp_path):
+    _fake_distribution(tmp_path, "genms-broken-example", """
+        [genms.formula_heuristics]
+        broken_heuristic = genms_broken_example:Missing
+        """, module_source="")
     code = textwrap.dedent("""
         import json
         from genms_pmg import LanguageStructureGenerator
@@ -126,7 +130,9 @@ def test_example_plugin_is_used_by_the_search(hhi_plugin_site):
         checks = [c["name"] for node in result.tree["nodes"] if node["kind"] == "formula" for c in node["checks"]]
         print(json.dumps(checks))
         """)
-    env = dict(os.environ, PYTHONPATH=str(hhi_plugin_site))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hhi_plugin_site), str(tmp_path)]))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "hhi_supply_risk" in json.loads(result.stdout.strip().splitlines()[-1])
+    assert "skipping broken plugin" in result.stderr and "broken_heuristic" in result.stderr
+    checks = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "hhi_supply_risk" in checks and "broken_heuristic" not in checks
