@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Element, Structure
 
-DEFAULT_DATA = Path("/work/shared/data/oqmd_icsd/val.csv.gz")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "oqmd_icsd" / "val.csv.gz"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 ANIONS = ("O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te", "H", "P", "As", "C", "B", "Si")
 

@@ -24,7 +24,12 @@ from genms_pmg import plugins
 from genms_pmg.errors import UsageError
 from genms_pmg.formulas.base import display_formula
 from genms_pmg.request import Request, parse_request
-from genms_pmg.search import HierarchicalSearch, SearchConfig, SearchTree, ranked_structure_nodes
+from genms_pmg.search import (
+    HierarchicalSearch,
+    SearchConfig,
+    SearchTree,
+    ranked_structure_nodes,
+)
 
 
 class Candidate(MSONable):

@@ -23,11 +23,16 @@ from pymatgen.core import Composition, Structure
 from tqdm.auto import tqdm
 
 from genms_pmg.energy.base import EnergyModel
+from genms_pmg.energy.formation import formation_energies_per_atom
 from genms_pmg.errors import UsageError
-from genms_pmg.formulas.base import FormulaHeuristic, FormulaProposal, FormulaProposer, HeuristicResult
+from genms_pmg.formulas.base import (
+    FormulaHeuristic,
+    FormulaProposal,
+    FormulaProposer,
+    HeuristicResult,
+)
 from genms_pmg.formulas.heuristics import evaluate_formula
 from genms_pmg.request import Request
-from genms_pmg.energy.formation import formation_energies_per_atom
 from genms_pmg.structures.base import CrystalGenerator, StructureHeuristic
 from genms_pmg.structures.heuristics import energy_is_sane
 

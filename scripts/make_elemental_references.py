@@ -32,7 +32,7 @@ from pymatgen.core import Element, Structure
 
 SCRIPT_VERSION = "1.0"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "genms_pmg" / "energy" / "chgnet_elemental_references.json"
-DEFAULT_MP_ENTRIES = Path("/work/shared/data/references/mp_elemental_reference_entries_2023-02-07.json.gz")
+DEFAULT_MP_ENTRIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "references" / "mp_elemental_reference_entries_2023-02-07.json.gz"
 ATTRIBUTION = (
     "Energies computed with CHGNet (pretrained weights 0.3.0, modified BSD licence, Deng et al., Nat. Mach. "
     "Intell. 2023) on elemental crystals from the OQMD (CC-BY 4.0; Saal et al., JOM 2013; Kirklin "

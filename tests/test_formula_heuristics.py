@@ -6,10 +6,6 @@ shared Materials Project formula list, standing in for ``KnownFormulaIndex.defau
 
 from __future__ import annotations
 
-import csv
-import gzip
-from pathlib import Path
-
 import pytest
 from pymatgen.core import Composition
 
@@ -24,23 +20,6 @@ from genms_pmg.formulas.heuristics import (
 )
 from genms_pmg.request import Request
 
-MP_CSV = Path("/work/shared/data/mp_formulas/mp_known_formulas_merged.csv.gz")
-
-
-class CsvMPIndex:
-    """Test-only stand-in for KnownFormulaIndex: Materials Project formulas from the shared CSV."""
-
-    def __init__(self, path: Path) -> None:
-        with gzip.open(path, "rt", newline="") as handle:
-            self._mp = {row["reduced_formula"]: (row["mp_ids"] or "").split(";") for row in csv.DictReader(handle)}
-
-    def sources_of(self, formula: str) -> dict[str, list[str]]:
-        key = Composition(formula).reduced_formula
-        return {"mp": [i for i in self._mp[key] if i] or ["mp:unknown-id"]} if key in self._mp else {}
-
-    def is_known(self, formula: str, sources=("mp", "icsd")) -> bool:
-        return "mp" in sources and Composition(formula).reduced_formula in self._mp
-
 
 class DictIndex:
     """A two-source index small enough to write by hand."""
@@ -53,13 +32,6 @@ class DictIndex:
 
     def is_known(self, formula: str, sources=("mp", "icsd")) -> bool:
         return any(s in sources for s in self.sources_of(formula))
-
-
-@pytest.fixture(scope="module")
-def csv_mp_index() -> CsvMPIndex:
-    if not MP_CSV.exists():
-        pytest.skip("shared MP formula list not available")
-    return CsvMPIndex(MP_CSV)
 
 
 def _p(formula: str, prior: float = 0.5) -> FormulaProposal:

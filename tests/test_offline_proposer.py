@@ -6,45 +6,21 @@ shared Materials Project formula list, standing in for ``KnownFormulaIndex.defau
 
 from __future__ import annotations
 
-import csv
-import gzip
 import time
-from pathlib import Path
 
 import pytest
 from pymatgen.core import Composition
 
-from genms_pmg.formulas.heuristics import ChargeNeutral, ElementConstraints, FamilyRatio, ValidFormula
+from genms_pmg.formulas.heuristics import (
+    ChargeNeutral,
+    ElementConstraints,
+    FamilyRatio,
+    ValidFormula,
+)
 from genms_pmg.formulas.offline import OfflineFormulaProposer
 from genms_pmg.request import Request
 
-MP_CSV = Path("/work/shared/data/mp_formulas/mp_known_formulas_merged.csv.gz")
 HARD = (ValidFormula(), ChargeNeutral(), FamilyRatio(), ElementConstraints())
-
-
-class CsvMPIndex:
-    """Test-only stand-in for KnownFormulaIndex: Materials Project formulas from the shared CSV."""
-
-    def __init__(self, path: Path) -> None:
-        with gzip.open(path, "rt", newline="") as handle:
-            self._mp = {row["reduced_formula"]: (row["mp_ids"] or "").split(";") for row in csv.DictReader(handle)}
-
-    def sources_of(self, formula: str) -> dict[str, list[str]]:
-        key = Composition(formula).reduced_formula
-        return {"mp": [i for i in self._mp[key] if i] or ["mp:unknown-id"]} if key in self._mp else {}
-
-    def is_known(self, formula: str, sources=("mp", "icsd")) -> bool:
-        return "mp" in sources and Composition(formula).reduced_formula in self._mp
-
-    def formulas(self, sources=("mp", "icsd")) -> set[str]:
-        return set(self._mp) if "mp" in sources else set()
-
-
-@pytest.fixture(scope="module")
-def csv_mp_index() -> CsvMPIndex:
-    if not MP_CSV.exists():
-        pytest.skip("shared MP formula list not available")
-    return CsvMPIndex(MP_CSV)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,12 @@ import pytest
 from genms_pmg import plugins
 from genms_pmg.errors import UsageError
 from genms_pmg.request import parse_request
-from genms_pmg.search import HierarchicalSearch, SearchConfig, derive_seed, ranked_structure_nodes
+from genms_pmg.search import (
+    HierarchicalSearch,
+    SearchConfig,
+    derive_seed,
+    ranked_structure_nodes,
+)
 
 
 class CountingGenerator:

@@ -9,7 +9,12 @@ from pymatgen.core import Lattice, Structure
 
 from genms_pmg.request import Request
 from genms_pmg.structures.base import StructureHeuristic
-from genms_pmg.structures.heuristics import MinimumDistance, SmactValid, energy_is_sane, shortest_distance
+from genms_pmg.structures.heuristics import (
+    MinimumDistance,
+    SmactValid,
+    energy_is_sane,
+    shortest_distance,
+)
 
 REQUEST = Request(text="a stable oxide")
 

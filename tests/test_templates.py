@@ -14,7 +14,11 @@ from genms_pmg.data.oqmd import ReferenceStructureDB
 from genms_pmg.errors import UsageError
 from genms_pmg.knowledge.families import FAMILIES
 from genms_pmg.structures.base import CrystalGenerator
-from genms_pmg.structures.templates import TemplateGenerator, _aflow_entries, prototype_key
+from genms_pmg.structures.templates import (
+    TemplateGenerator,
+    _aflow_entries,
+    prototype_key,
+)
 
 INFO_KEYS = {"template_source", "template_id", "template_name", "template_formula", "proto_label",
              "template_spacegroup", "species_map", "formula_units", "volume_method", "family_match"}

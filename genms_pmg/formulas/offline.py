@@ -22,7 +22,7 @@ import numpy as np
 from genms_pmg.errors import UsageError
 from genms_pmg.formulas import chemistry as chem
 from genms_pmg.formulas.base import FormulaProposal, FormulaProposer
-from genms_pmg.knowledge.families import ANION_CLASSES, FamilyCard, get_family
+from genms_pmg.knowledge.families import ANION_CLASSES, FamilyCard, SiteSpec, get_family
 from genms_pmg.request import Request
 
 #: Exponent on ICSD species popularity (0 ignores how common an element is).
@@ -43,16 +43,6 @@ GENERIC_METALLIC = ((1, 1), (1, 2), (1, 3), (2, 3), (1, 1, 1), (1, 1, 2))
 
 
 @dataclass(frozen=True)
-class _Site:
-    role: str
-    count: int
-    kind: str  # "cation", "anion" or "metal"
-    ox: tuple[int, ...] = ()  # allowed states; empty: any
-    elements: tuple[str, ...] | None = None
-    cn: int | None = None
-
-
-@dataclass(frozen=True)
 class _Species:
     symbol: str
     ox: int
@@ -65,7 +55,7 @@ class _Species:
 @dataclass(frozen=True)
 class _Template:
     family: str | None
-    sites: tuple[_Site, ...]
+    sites: tuple[SiteSpec, ...]
     prior: float = 0.0  # log prior of the template itself
 
 
@@ -94,18 +84,16 @@ def _ion(symbol: str, ox: int) -> str:
 
 
 def _card_template(card: FamilyCard) -> _Template:
-    return _Template(card.key, tuple(
-        _Site(s.role, s.count, s.kind, tuple(s.oxidation_states), s.elements, s.coordination)
-        for s in card.sites))
+    return _Template(card.key, card.sites)
 
 
 def _ionic_template(counts: tuple[int, ...]) -> _Template:
-    cations = tuple(_Site("ABC"[i], c, "cation") for i, c in enumerate(counts[:-1]))
-    return _Template(None, (*cations, _Site("X", counts[-1], "anion")), EXTRA_SITE_LOGP * (len(counts) - 2))
+    cations = tuple(SiteSpec("ABC"[i], c, "cation") for i, c in enumerate(counts[:-1]))
+    return _Template(None, (*cations, SiteSpec("X", counts[-1], "anion")), EXTRA_SITE_LOGP * (len(counts) - 2))
 
 
 def _metal_template(counts: tuple[int, ...]) -> _Template:
-    sites = tuple(_Site("ABC"[i], c, "metal") for i, c in enumerate(counts))
+    sites = tuple(SiteSpec("ABC"[i], c, "metal") for i, c in enumerate(counts))
     return _Template(None, sites, EXTRA_SITE_LOGP * (len(counts) - 1))
 
 
@@ -269,7 +257,7 @@ class OfflineFormulaProposer(FormulaProposer):
         for el, ox in dict.fromkeys(pairs):
             if ox is None or el in request.excluded_elements:
                 continue
-            if (site.ox and ox not in site.ox) or (site.elements and el not in site.elements):
+            if (site.oxidation_states and ox not in site.oxidation_states) or (site.elements and el not in site.elements):
                 continue
             out.append((el, ox))
         return out
@@ -354,7 +342,7 @@ class OfflineFormulaProposer(FormulaProposer):
 
 @lru_cache(maxsize=512)
 def _site_species(
-    family: str | None, site: _Site, anion: tuple[str, int] | None, rules: _Rules
+    family: str | None, site: SiteSpec, anion: tuple[str, int] | None, rules: _Rules
 ) -> tuple[_Species, ...]:
     """Candidate species for one site, best first; cached per site, anion and rules."""
     pool = site.elements if site.elements is not None else chem.cation_pool()
@@ -372,7 +360,7 @@ def _site_species(
         if x_en is not None and en is not None and en >= x_en:
             continue  # Pauling test: a cation must be less electronegative than the anion
         for ox in chem.oxidation_states(el):
-            if ox <= 0 or (site.ox and ox not in site.ox):
+            if ox <= 0 or (site.oxidation_states and ox not in site.oxidation_states):
                 continue
             if anion:
                 pp, tab = chem.pair_probability(el, ox, anion[0], anion[1])
@@ -381,8 +369,8 @@ def _site_species(
             if pp <= 0:
                 continue
             logp = math.log(pp) + POPULARITY_EXPONENT * math.log(chem.popularity(el, ox))
-            radius, exact = chem.shannon_radius(el, ox, site.cn)
-            if site.cn is not None and not exact:
+            radius, exact = chem.shannon_radius(el, ox, site.coordination)
+            if site.coordination is not None and not exact:
                 logp += NO_CN_PENALTY
             if window is not None:
                 ratio = radius / r_x if radius and r_x else None
@@ -396,7 +384,7 @@ def _site_species(
 def _reasons(combo, extra: list[str], notes: list[str], *, family: str | None) -> list[str]:
     parts = []
     for site, sp in combo:
-        geo = chem.GEOMETRY.get(site.cn or 0)
+        geo = chem.GEOMETRY.get(site.coordination or 0)
         label = f"{site.role}, {geo}" if geo else site.role
         bare = family is None or site.kind == "anion"  # generic templates have no real roles
         parts.append(_ion(sp.symbol, sp.ox) + ("" if bare else f" ({label})"))

@@ -372,7 +372,9 @@ class TemplateGenerator(CrystalGenerator):
         by the ratio of summed atomic volumes (the ratio alone when DLS fails); an identity mapping
         keeps the relaxed template volume.
         """
-        from pymatgen.analysis.structure_prediction.volume_predictor import DLSVolumePredictor
+        from pymatgen.analysis.structure_prediction.volume_predictor import (
+            DLSVolumePredictor,
+        )
 
         base = self._load(tmpl)
         if base is None or len(base) > limit:
