@@ -14,7 +14,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from monty.json import MSONable
 from pymatgen.core import Structure
 from pymatgen.entries.computed_entries import ComputedStructureEntry
@@ -30,6 +29,7 @@ from genms_pmg.search import (
     SearchTree,
     ranked_structure_nodes,
 )
+from genms_pmg.structures.heuristics import shortest_distance
 
 
 class Candidate(MSONable):
@@ -194,7 +194,7 @@ class LanguageStructureGenerator(StructureGenerator):
         }
         for name, check in checks.items():
             scores[f"check_{name}"] = check["passed"]
-        scores["min_distance"] = min_interatomic_distance(structure)
+        scores["min_distance"] = shortest_distance(structure)[0]
         proposal = formula_node.data["proposal"]
         provenance = {
             "request": request.text,
@@ -207,13 +207,3 @@ class LanguageStructureGenerator(StructureGenerator):
             "checks": list(checks.values()),
         }
         return Candidate(structure, display_formula(formula_node.label), scores, provenance, rank)
-
-
-def min_interatomic_distance(structure: Structure) -> float:
-    """Shortest interatomic distance in Å, periodic images (also of an atom itself) included."""
-    shortest_lattice_vector = float(min(structure.lattice.get_lll_reduced_lattice().abc))
-    if len(structure) == 1:
-        return shortest_lattice_vector
-    dm = np.array(structure.distance_matrix)
-    np.fill_diagonal(dm, np.inf)
-    return float(min(dm.min(), shortest_lattice_vector))

@@ -18,7 +18,7 @@ from pymatgen.io.cif import CifParser
 from smact.screening import smact_validity
 
 from genms_pmg import LanguageStructureGenerator
-from genms_pmg.generator import min_interatomic_distance
+from genms_pmg.structures.heuristics import shortest_distance
 
 HALOGENS = {"F", "Cl", "Br", "I"}
 
@@ -29,7 +29,7 @@ def _ratio(comp: Composition) -> list[int]:
 
 
 def _check_structure(structure: Structure) -> None:
-    assert min_interatomic_distance(structure) > 0.5
+    assert shortest_distance(structure)[0] > 0.5
     assert smact_validity(structure.composition.reduced_formula)
 
 
