@@ -25,6 +25,8 @@ EXAMPLES = """examples:
   genms generate "a cubic perovskite fluoride" --formulas 20 --structures 8 --width 6 --json
   genms parse "a lead-free halide double perovskite"
   genms plugins
+  genms train-diffusion --train train.csv.gz --val val.csv.gz --out runs/diffusion --steps 40000
+  genms csp-benchmark val.csv.gz --limit 500 --samples 20 --generators diffusion,templates,random --json csp.json
 """
 
 
@@ -86,7 +88,82 @@ def build_parser() -> argparse.ArgumentParser:
     parse = sub.add_parser("parse", help="show how a request is understood",
                            description="Print the parsed Request as JSON, including the words that were ignored.")
     parse.add_argument("request")
+
+    train = sub.add_parser(
+        "train-diffusion", help="train the structure diffusion model (pi_lo) on CIF structures",
+        description="Train the compact-representation diffusion model on CSV files with a 'cif' column "
+        "(MP-20 layout). Writes checkpoint.pt (atomically, every --save-every steps) and log.jsonl to --out; "
+        "rerunning the same command resumes from the last checkpoint.",
+    )
+    train.add_argument("--train", action="append", required=True, type=Path, metavar="CSV",
+                       help="training CSV(.gz) with a 'cif' column; repeat to combine several")
+    train.add_argument("--val", type=Path, metavar="CSV", help="validation CSV(.gz) for the logged validation loss")
+    train.add_argument("--out", type=Path, required=True, help="run folder (checkpoint.pt, log.jsonl)")
+    train.add_argument("--steps", type=_positive_int, default=40000, help="total optimisation steps (default 40000)")
+    train.add_argument("--batch-size", type=_positive_int, default=64, help="structures per step (default 64)")
+    train.add_argument("--lr", type=_positive_float, default=5e-4, help="peak learning rate (default 5e-4, cosine-decayed)")
+    train.add_argument("--width", type=_positive_int, default=64, help="base hidden width (default 64)")
+    train.add_argument("--mults", type=_int_tuple, default=(1, 2, 4), help="width multipliers per level (default 1,2,4)")
+    train.add_argument("--blocks-per-level", type=_positive_int, default=1, help="MLP+attention blocks per level and path (default 1)")
+    train.add_argument("--dropout", type=float, default=0.0, help="dropout (default 0: short runs underfit)")
+    train.add_argument("--coords", choices=("wrapped", "naive"), default="wrapped",
+                       help="coordinate noise: wrapped normal on the torus (default) or naive DDPM baseline")
+    train.add_argument("--max-atoms", type=_positive_int, default=20, help="largest cell kept, in sites (default 20)")
+    train.add_argument("--ema", type=float, default=0.999, help="EMA decay of the kept weights (default 0.999)")
+    train.add_argument("--save-every", type=_positive_int, default=1000, help="checkpoint interval in steps (default 1000)")
+    train.add_argument("--keep-every", type=_positive_int, default=None, help="also keep checkpoint-<step>.pt copies at this interval")
+    train.add_argument("--val-every", type=_positive_int, default=1000, help="validation interval in steps (default 1000)")
+    train.add_argument("--limit", type=_positive_int, default=None, help="use only the first N structures of each CSV")
+    train.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    train.add_argument("--seed", type=int, default=0, help="seed for initialisation, batches and noise (default 0)")
+    train.add_argument("--force", action="store_true", help="train into an --out folder that holds other files")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    csp = sub.add_parser(
+        "csp-benchmark", help="crystal structure prediction benchmark of the structure generators",
+        description="For each row of CSV (a 'cif' column), generate --samples structures for its exact cell "
+        "composition with each generator and report validity, match rate @1 (first and energy-ranked) and "
+        "@K with StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10), RMSE and seconds per structure. "
+        "Templates leave out every reference whose formula is in the benchmark set.",
+    )
+    csp.add_argument("csv", type=Path, help="CSV(.gz) with a 'cif' column, e.g. ../shared/data/oqmd_icsd/val.csv.gz")
+    csp.add_argument("--limit", type=_positive_int, default=None, help="use the first N rows (default: all)")
+    csp.add_argument("--samples", "-k", type=_positive_int, default=20, help="structures per row and generator, K (default 20)")
+    csp.add_argument("--generators", default="diffusion,templates,random",
+                     help="comma-separated generators (default diffusion,templates,random)")
+    csp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    csp.add_argument("--json", type=Path, default=None, metavar="OUT",
+                     help="write the summary and per-row records here, a plot beside it (OUT.png), and keep "
+                     "finished rows in OUT.records.jsonl so a rerun resumes")
+    csp.add_argument("--max-atoms", type=_positive_int, default=20, help="skip references with more sites (default 20)")
+    csp.add_argument("--weights", type=Path, default=None, help="diffusion checkpoint (default: the shipped model)")
+    csp.add_argument("--steps", type=_positive_int, default=50, help="diffusion sampling steps (default 50)")
+    csp.add_argument("--sampler", choices=("ddim", "full"), default="ddim", help="diffusion sampler (default ddim)")
+    csp.add_argument("--no-energy", action="store_true", help="skip CHGNet energy ranking (no energy-ranked @1)")
+    csp.add_argument("--force", action="store_true", help="overwrite an existing --json summary")
+    csp.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 1,2,4, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive multipliers like 1,2,4, got {text!r}")
+    return values
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,13 +180,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plugins(args)
         if args.command == "parse":
             return _cmd_parse(args)
+        if args.command == "train-diffusion":
+            return _cmd_train_diffusion(args)
+        if args.command == "csp-benchmark":
+            return _cmd_csp_benchmark(args)
     except GenMSError as err:
         print(f"genms: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("genms: interrupted; rerun with --resume to continue from the saved search state", file=sys.stderr)
         return 130
-    except Exception as err:  # noqa: BLE001 - the CLI must never end in a bare traceback
+    except Exception as err:
         if args.debug:
             raise
         print(f"genms: internal error: {type(err).__name__}: {err} (rerun with --debug for details)".splitlines()[0], file=sys.stderr)
@@ -266,6 +347,120 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
     request = parse_request(args.request)
     print(json.dumps({k: v for k, v in request.as_dict().items() if not k.startswith("@")}, indent=1))
+    return 0
+
+
+# -- train-diffusion ------------------------------------------------------------------------
+def _check_csv(path: Path, flag: str) -> None:
+    if not path.is_file():
+        raise UsageError(f"{flag} {path} does not exist; give a CSV(.gz) file with a 'cif' column")
+
+
+def _cmd_train_diffusion(args: argparse.Namespace) -> int:
+    for path in args.train:
+        _check_csv(path, "--train")
+    if args.val is not None:
+        _check_csv(args.val, "--val")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; give a folder path")
+    from genms_pmg.structures.diffusion.trainer import CHECKPOINT
+
+    resuming = (args.out / CHECKPOINT).exists()
+    if args.out.is_dir() and not resuming and any(args.out.iterdir()) and not args.force:
+        raise UsageError(f"--out folder {args.out} holds files but no {CHECKPOINT}; choose an empty folder or pass --force")
+    import torch
+
+    from genms_pmg.structures.diffusion import (
+        CrystalDenoiser,
+        CrystalDiffusion,
+        DiffusionTrainer,
+    )
+    from genms_pmg.structures.diffusion.representation import load_structures_csv
+
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    network_config = {"width": args.width, "mults": tuple(args.mults), "blocks_per_level": args.blocks_per_level,
+                      "dropout": args.dropout}
+    if resuming:
+        saved = torch.load(args.out / CHECKPOINT, map_location="cpu", weights_only=False)["config"]
+        saved_network = dict(saved["network"], mults=tuple(saved["network"]["mults"]))
+        mismatch = {k: (saved_network.get(k), v) for k, v in network_config.items() if saved_network.get(k) != v}
+        if saved["diffusion"]["coords"] != args.coords:
+            mismatch["coords"] = (saved["diffusion"]["coords"], args.coords)
+        if mismatch:
+            detail = ", ".join(f"{k}: saved {a} vs given {b}" for k, (a, b) in mismatch.items())
+            raise UsageError(f"{args.out} holds a run with other settings ({detail}); use a new --out or the saved settings")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train = [s for path in args.train for s in load_structures_csv(path, max_atoms=args.max_atoms, limit=args.limit)]
+        val = load_structures_csv(args.val, max_atoms=args.max_atoms, limit=args.limit) if args.val else None
+    if not train:
+        raise UsageError(f"no structures with at most {args.max_atoms} sites in {', '.join(map(str, args.train))}")
+    network = CrystalDenoiser(**network_config)
+    diffusion = CrystalDiffusion(network, coords=args.coords)
+    trainer = DiffusionTrainer(
+        diffusion, train, out_dir=args.out, val=val, max_atoms=args.max_atoms, batch_size=args.batch_size,
+        lr=args.lr, ema_decay=args.ema, save_every=args.save_every, val_every=args.val_every,
+        keep_every=args.keep_every, total_steps=args.steps, seed=args.seed, device=args.device,
+        progress=not args.no_progress,
+    )
+    n_params = sum(p.numel() for p in network.parameters())
+    print(f"{'resuming at step ' + str(trainer.step) if resuming else 'starting'}: {len(train)} training structures"
+          f"{f', {len(val)} validation' if val else ''}, {n_params / 1e6:.2f}M parameters, {args.steps} steps",
+          file=sys.stderr)
+    step = trainer.train(args.steps)
+    print(f"trained to step {step}; checkpoint {args.out / CHECKPOINT}, log {args.out / 'log.jsonl'}", file=sys.stderr)
+    return 0
+
+
+# -- csp-benchmark --------------------------------------------------------------------------
+def _cmd_csp_benchmark(args: argparse.Namespace) -> int:
+    _check_csv(args.csv, "CSV")
+    generators = [g.strip() for g in args.generators.split(",") if g.strip()]
+    if not generators or len(set(generators)) != len(generators):
+        raise UsageError(f"--generators {args.generators!r} must name distinct generators, e.g. diffusion,templates,random")
+    if args.weights is not None and not args.weights.is_file():
+        raise UsageError(f"--weights {args.weights} does not exist; give a checkpoint.pt written by genms train-diffusion")
+    if args.json is not None:
+        if args.json.is_dir():
+            raise UsageError(f"--json {args.json} is a folder; give a file name such as csp.json")
+        if args.json.exists() and not args.force:
+            raise UsageError(f"--json {args.json} exists; pass --force to replace it (finished rows are reused)")
+        if not args.json.parent.exists():
+            raise UsageError(f"folder {args.json.parent} does not exist; create it or choose another --json path")
+    from genms_pmg.evaluation.csp import (
+        format_table,
+        load_benchmark_rows,
+        plot_summary,
+        run_csp_benchmark,
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = load_benchmark_rows(args.csv, limit=args.limit, max_atoms=args.max_atoms)
+    if not rows:
+        raise UsageError(f"{args.csv} has no structures with at most {args.max_atoms} sites")
+    energy_model = None
+    if not args.no_energy:
+        from genms_pmg.plugins import create
+
+        energy_model = create("energy_models", "chgnet")
+    records_path = args.json.with_suffix(".records.jsonl") if args.json is not None else None
+    summary, records = run_csp_benchmark(
+        rows, generators, k=args.samples, seed=args.seed, records_path=records_path, energy_model=energy_model,
+        diffusion_weights=args.weights, diffusion_steps=args.steps, diffusion_sampler=args.sampler,
+        progress=not args.no_progress,
+    )
+    settings = {"csv": str(args.csv), "rows": len(rows), "samples": args.samples, "generators": generators,
+                "seed": args.seed, "max_atoms": args.max_atoms, "diffusion_steps": args.steps,
+                "diffusion_sampler": args.sampler, "weights": str(args.weights) if args.weights else "shipped",
+                "energy_ranking": energy_model is not None}
+    print(format_table(summary))
+    if args.json is not None:
+        _write_atomic(args.json, json.dumps({"settings": settings, "summary": summary, "records": records}))
+        plot_summary(summary, args.json.with_suffix(".png"))
+        print(f"\nsummary and records in {args.json}, plot in {args.json.with_suffix('.png')}")
     return 0
 
 

@@ -66,8 +66,6 @@ class DiffusionGenerator(CrystalGenerator):
         max_atoms: int | None = None,
     ) -> list[GeneratedStructure]:
         """Sample ``n`` structures of ``composition`` in one batch (``family`` is not used yet)."""
-        from genms_pmg.structures.diffusion.representation import tensors_to_structures
-
         reduced, _ = Composition(composition).get_reduced_composition_and_factor()
         amounts = {el: reduced[el] for el in reduced.elements}
         if n <= 0 or any(abs(a - round(a)) > 1e-6 for a in amounts.values()):
@@ -78,11 +76,26 @@ class DiffusionGenerator(CrystalGenerator):
             return []
         rng = np.random.default_rng(seed)
         z_list = self._choose_z(per_fu, limit, n, rng)
+        unit = [el.Z for el, a in amounts.items() for _ in range(round(a))]
+        return self._sample([sorted(unit * z) for z in z_list], seed=seed, z_list=z_list)
+
+    def generate_cell(self, cell: Composition, *, n: int, seed: int = 0) -> list[GeneratedStructure]:
+        """``n`` structures holding exactly the atoms of ``cell`` (the CSP benchmark's setting)."""
+        cell = Composition(cell)
+        numbers = sorted(el.Z for el, a in cell.items() for _ in range(round(a)))
+        if n <= 0 or not numbers or len(numbers) > self.stats.max_atoms:
+            return []
+        z = int(round(cell.get_reduced_composition_and_factor()[1]))
+        return self._sample([numbers] * n, seed=seed, z_list=[z] * n)
+
+    def _sample(self, cells: list[list[int]], *, seed: int, z_list: list[int]) -> list[GeneratedStructure]:
+        """Sample one structure per list of atomic numbers, all in one batch."""
+        from genms_pmg.structures.diffusion.representation import tensors_to_structures
+
+        n = len(cells)
         numbers = torch.zeros(n, self.stats.max_atoms, dtype=torch.long)
         mask = torch.zeros(n, self.stats.max_atoms, dtype=torch.bool)
-        unit = [el.Z for el, a in amounts.items() for _ in range(round(a))]
-        for i, z in enumerate(z_list):
-            row = sorted(unit * z)
+        for i, row in enumerate(cells):
             numbers[i, : len(row)] = torch.as_tensor(row)
             mask[i, : len(row)] = True
         x, lat = self.model.sample(

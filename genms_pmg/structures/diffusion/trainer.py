@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from genms_pmg.structures.diffusion.representation import (
     structures_to_batch,
 )
 
-__all__ = ["DiffusionTrainer", "load_diffusion", "save_checkpoint"]
+__all__ = ["DiffusionTrainer", "export_weights", "load_diffusion", "save_checkpoint"]
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -43,7 +45,8 @@ def load_diffusion(path: str | Path, *, ema: bool = True) -> tuple[CrystalDiffus
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     net = CrystalDenoiser(**ckpt["config"]["network"])
     diffusion = CrystalDiffusion(net, **ckpt["config"]["diffusion"])
-    diffusion.load_state_dict(ckpt["ema" if ema and ckpt.get("ema") else "model"])
+    use_ema = ckpt.get("ema") is not None and (ema or "model" not in ckpt)  # shipped files hold EMA only
+    diffusion.load_state_dict(ckpt["ema" if use_ema else "model"])
     diffusion.eval()
     return diffusion, LatticeStats.from_dict(ckpt["stats"])
 
@@ -61,6 +64,11 @@ class DiffusionTrainer:
         batch_size, lr, betas, ema_decay, grad_clip: optimisation settings.
         save_every, val_every, log_every: intervals in steps.
         num_threads: torch CPU threads (None leaves torch's default).
+        warmup, total_steps, min_lr_ratio: learning-rate schedule: linear warm-up over ``warmup``
+            steps, then cosine decay to ``min_lr_ratio * lr`` at ``total_steps`` (constant lr when
+            ``total_steps`` is None). Short CPU runs gain most from a decaying rate.
+        keep_every: also keep a copy ``checkpoint-<step>.pt`` every this many steps (None: never),
+            so a run can be compared with another at the same number of steps.
         seed: seeds batch order and noise.
         device: where to train.
         progress: show a tqdm bar.
@@ -83,6 +91,10 @@ class DiffusionTrainer:
         save_every: int = 1000,
         val_every: int = 1000,
         log_every: int = 50,
+        warmup: int = 500,
+        total_steps: int | None = None,
+        min_lr_ratio: float = 0.1,
+        keep_every: int | None = None,
         num_threads: int | None = None,
         seed: int = 0,
         device: str = "cpu",
@@ -98,10 +110,13 @@ class DiffusionTrainer:
         self.opt = torch.optim.Adam(diffusion.parameters(), lr=lr, betas=betas, weight_decay=0.0)
         self.batch_size, self.ema_decay, self.grad_clip = batch_size, ema_decay, grad_clip
         self.save_every, self.val_every, self.log_every = save_every, val_every, log_every
-        self.progress, self.step = progress, 0
+        self.progress, self.step, self.elapsed_s = progress, 0, 0.0
+        self.base_lr, self.warmup, self.total_steps, self.min_lr_ratio = lr, warmup, total_steps, min_lr_ratio
+        self.keep_every = keep_every
         self.gen = torch.Generator().manual_seed(seed)
         self.hparams = {"batch_size": batch_size, "lr": lr, "betas": list(betas), "ema_decay": ema_decay,
-                            "grad_clip": grad_clip, "seed": seed, "max_atoms": max_atoms}
+                            "grad_clip": grad_clip, "seed": seed, "max_atoms": max_atoms,
+                        "warmup": warmup, "total_steps": total_steps, "min_lr_ratio": min_lr_ratio}
         ckpt_path = self.out_dir / CHECKPOINT
         resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
         if resume is not None:
@@ -114,6 +129,7 @@ class DiffusionTrainer:
             self.ema.load_state_dict(resume["ema"])
             self.opt.load_state_dict(resume["optimizer"])
             self.step = int(resume["step"])
+            self.elapsed_s = float(resume.get("elapsed_s", 0.0))
             if "rng" in resume:
                 self.gen.set_state(resume["rng"])
 
@@ -128,6 +144,7 @@ class DiffusionTrainer:
             "model": self.diffusion.state_dict(), "ema": self.ema.state_dict(),
             "optimizer": self.opt.state_dict(), "step": self.step, "stats": self.stats.to_dict(),
             "config": self.config(), "rng": self.gen.get_state(),
+            "elapsed_s": self.elapsed_s,
         })
         return path
 
@@ -137,9 +154,22 @@ class DiffusionTrainer:
         for e, p in zip(self.ema.parameters(), self.diffusion.parameters()):
             e.lerp_(p, 1 - d)
 
+    def learning_rate(self, step: int) -> float:
+        """Learning rate at ``step``: linear warm-up, then cosine decay when ``total_steps`` is set."""
+        if step < self.warmup:
+            return self.base_lr * (step + 1) / self.warmup
+        if not self.total_steps or self.total_steps <= self.warmup:
+            return self.base_lr
+        progress = min(1.0, (step - self.warmup) / (self.total_steps - self.warmup))
+        floor = self.min_lr_ratio
+        return self.base_lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
     def train_step(self, batch: CrystalBatch) -> dict[str, float]:
         """One optimisation step on ``batch``; returns the loss terms."""
         self.diffusion.train()
+        lr = self.learning_rate(self.step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
         terms = self.diffusion.loss_terms(batch.to(self.device), generator=self.gen)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
@@ -147,7 +177,7 @@ class DiffusionTrainer:
         self.opt.step()
         self.step += 1
         self._update_ema()
-        return {k: float(v.detach()) for k, v in terms.items()} | {"grad_norm": float(gnorm)}
+        return {k: float(v.detach()) for k, v in terms.items()} | {"grad_norm": float(gnorm), "lr": lr}
 
     @torch.no_grad()
     def validate(self, *, max_batches: int = 8) -> float | None:
@@ -168,20 +198,37 @@ class DiffusionTrainer:
     def train(self, steps: int) -> int:
         """Train until ``steps`` total steps (counting resumed ones); returns the final step."""
         bar = tqdm(total=steps, initial=self.step, disable=not self.progress, desc="diffusion")
-        t0 = time.perf_counter()
+        t0, start_elapsed = time.perf_counter(), self.elapsed_s
         while self.step < steps:
             idx = torch.randint(0, len(self.data), (self.batch_size,), generator=self.gen)
             terms = self.train_step(self.data.index(idx))
+            self.elapsed_s = start_elapsed + time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.4f}")
             record = None
             if self.step % self.log_every == 0 or self.step == steps:
-                record = {"step": self.step, **terms, "time_s": round(time.perf_counter() - t0, 3)}
+                record = {"step": self.step, **terms, "time_s": round(self.elapsed_s, 3)}
             if self.val is not None and (self.step % self.val_every == 0 or self.step == steps):
                 record = (record or {"step": self.step}) | {"val_loss": self.validate()}
             if record:
                 self._log(record)
-            if self.step % self.save_every == 0 or self.step == steps:
-                self.save()
+            keep = bool(self.keep_every) and self.step % self.keep_every == 0
+            if keep or self.step % self.save_every == 0 or self.step == steps:
+                path = self.save()
+                if keep:
+                    shutil.copyfile(path, self.out_dir / f"checkpoint-{self.step}.pt")
         bar.close()
         return self.step
+
+
+def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
+    """Write only what sampling needs (EMA weights, config, statistics) from a training checkpoint.
+
+    Drops the optimiser state and the raw weights, which a shipped model does not need; returns
+    the training facts (step, elapsed seconds, config) for the model card.
+    """
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    slim = {"ema": ckpt["ema"], "config": ckpt["config"], "stats": ckpt["stats"], "step": ckpt["step"],
+            "elapsed_s": ckpt.get("elapsed_s")}
+    save_checkpoint(Path(out), slim)
+    return {"step": ckpt["step"], "elapsed_s": ckpt.get("elapsed_s"), "config": ckpt["config"]}

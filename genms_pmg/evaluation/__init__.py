@@ -1,0 +1,1 @@
+"""Evaluation of GenMS components against reference data (crystal structure prediction)."""
