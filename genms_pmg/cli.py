@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--width", type=_positive_int, default=64, help="base hidden width (default 64)")
     train.add_argument("--mults", type=_int_tuple, default=(1, 2, 4), help="width multipliers per level (default 1,2,4)")
     train.add_argument("--blocks-per-level", type=_positive_int, default=1, help="MLP+attention blocks per level and path (default 1)")
+    train.add_argument("--pair-dim", type=int, default=64,
+                       help="pair embedding of fractional-coordinate differences in attention (default 64; 0: plain attention)")
     train.add_argument("--dropout", type=float, default=0.0, help="dropout (default 0: short runs underfit)")
     train.add_argument("--coords", choices=("wrapped", "naive"), default="wrapped",
                        help="coordinate noise: wrapped normal on the torus (default) or naive DDPM baseline")
@@ -381,10 +383,10 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     network_config = {"width": args.width, "mults": tuple(args.mults), "blocks_per_level": args.blocks_per_level,
-                      "dropout": args.dropout}
+                      "dropout": args.dropout, "pair_dim": args.pair_dim}
     if resuming:
         saved = torch.load(args.out / CHECKPOINT, map_location="cpu", weights_only=False)["config"]
-        saved_network = dict(saved["network"], mults=tuple(saved["network"]["mults"]))
+        saved_network = {"pair_dim": 0, **saved["network"], "mults": tuple(saved["network"]["mults"])}
         mismatch = {k: (saved_network.get(k), v) for k, v in network_config.items() if saved_network.get(k) != v}
         if saved["diffusion"]["coords"] != args.coords:
             mismatch["coords"] = (saved["diffusion"]["coords"], args.coords)

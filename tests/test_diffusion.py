@@ -24,7 +24,7 @@ from genms_pmg.structures.diffusion import (
 )
 
 VAL_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "oqmd_icsd" / "val.csv.gz"
-TINY = {"width": 32, "mults": (1, 2), "blocks_per_level": 1, "head_dim": 16, "dropout": 0.0}
+TINY = {"width": 32, "mults": (1, 2), "blocks_per_level": 1, "head_dim": 16, "dropout": 0.0, "pair_dim": 16}
 
 
 def tiny(coords: str = "wrapped") -> CrystalDiffusion:
@@ -129,8 +129,9 @@ def test_naive_sampler_wraps_into_unit_cell(trained, structures):
     assert (x >= 0).all() and (x < 1).all()
 
 
-def test_network_is_permutation_equivariant(trained, structures):
-    net = CrystalDenoiser(**TINY).eval()
+@pytest.mark.parametrize("pair_dim", [0, 16])
+def test_network_is_permutation_equivariant(trained, structures, pair_dim):
+    net = CrystalDenoiser(**(TINY | {"pair_dim": pair_dim})).eval()
     torch.nn.init.normal_(net.coord_out.weight)
     torch.nn.init.normal_(net.lattice_out.weight)
     batch = structures_to_batch(structures[:4], trained.stats)
