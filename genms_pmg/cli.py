@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-every", type=_positive_int, default=None, help="also keep checkpoint-<step>.pt copies at this interval")
     train.add_argument("--val-every", type=_positive_int, default=1000, help="validation interval in steps (default 1000)")
     train.add_argument("--limit", type=_positive_int, default=None, help="use only the first N structures of each CSV")
+    train.add_argument("--no-niggli", dest="niggli", action="store_false",
+                       help="keep the CSV's cells instead of Niggli-reducing them (the default reduces)")
     train.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--seed", type=int, default=0, help="seed for initialisation, batches and noise (default 0)")
@@ -395,8 +397,9 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.out} holds a run with other settings ({detail}); use a new --out or the saved settings")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train = [s for path in args.train for s in load_structures_csv(path, max_atoms=args.max_atoms, limit=args.limit)]
-        val = load_structures_csv(args.val, max_atoms=args.max_atoms, limit=args.limit) if args.val else None
+        load = {"max_atoms": args.max_atoms, "limit": args.limit, "niggli": args.niggli}
+        train = [s for path in args.train for s in load_structures_csv(path, **load)]
+        val = load_structures_csv(args.val, **load) if args.val else None
     if not train:
         raise UsageError(f"no structures with at most {args.max_atoms} sites in {', '.join(map(str, args.train))}")
     network = CrystalDenoiser(**network_config)

@@ -182,3 +182,17 @@ def test_samplers_recover_data_with_an_oracle_network(sampler, steps):
     x, lat = model.sample(numbers, mask, steps=steps, sampler=sampler, seed=0)
     assert (torch.remainder(x - x0 + 0.5, 1.0) - 0.5).abs().max() < 1e-3
     assert torch.allclose(lat, l0.expand_as(lat), atol=1e-3)
+
+
+def test_loader_niggli_reduces_cells_without_changing_the_crystal():
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    if not VAL_CSV.exists():
+        pytest.skip(f"development data not found at {VAL_CSV}")
+    raw = load_structures_csv(VAL_CSV, limit=12)
+    reduced = load_structures_csv(VAL_CSV, limit=12, niggli=True)
+    matcher = StructureMatcher()
+    for a, b in zip(raw, reduced):
+        assert b.lattice.get_niggli_reduced_lattice().abc == pytest.approx(b.lattice.abc, abs=1e-6)
+        assert len(a) == len(b) and matcher.fit(a, b)
+    assert any(not np.allclose(a.lattice.angles, b.lattice.angles) for a, b in zip(raw, reduced))

@@ -169,7 +169,9 @@ def tensors_to_structures(
     return out
 
 
-def load_structures_csv(path: str | Path, *, max_atoms: int = 20, limit: int | None = None) -> list[Structure]:
+def load_structures_csv(
+    path: str | Path, *, max_atoms: int = 20, limit: int | None = None, niggli: bool = False
+) -> list[Structure]:
     """Read a CSV(.gz) with a ``cif`` column (MP-20 / OQMD-ICSD layout) into Structures.
 
     Rows whose CIF does not parse are skipped and counted (one warning), as are structures with
@@ -179,6 +181,9 @@ def load_structures_csv(path: str | Path, *, max_atoms: int = 20, limit: int | N
         path: the CSV file, gzip-compressed when its name ends in ``.gz``.
         max_atoms: keep only structures with at most this many sites.
         limit: stop after this many kept structures (fast tests, quick experiments).
+        niggli: replace each cell by its Niggli-reduced equivalent. One crystal has many cells
+            (a hexagonal cell with gamma 120 or 60 degrees, rhombohedral 40 or 70 degrees); training on
+            one canonical choice removes that spurious multimodality from the lattice the model learns.
     """
     from pymatgen.io.cif import CifParser
 
@@ -202,6 +207,8 @@ def load_structures_csv(path: str | Path, *, max_atoms: int = 20, limit: int | N
             if len(s) > max_atoms:
                 too_big += 1
                 continue
+            if niggli:
+                s = s.get_reduced_structure("niggli")
             kept.append(s)
             if limit is not None and len(kept) >= limit:
                 break
