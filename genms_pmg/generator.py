@@ -104,7 +104,7 @@ class LanguageStructureGenerator(StructureGenerator):
         progress: show progress bars.
     """
 
-    DEFAULT_GENERATORS: tuple[str, ...] = ("templates",)
+    DEFAULT_GENERATORS: tuple[str, ...] = ("diffusion", "templates")
 
     def __init__(
         self,
