@@ -449,7 +449,8 @@ def _cards() -> list[FamilyCard]:
         FamilyCard(
             key="pyrite", name="pyrite (AX2)",
             aliases=("pyrite", "pyrites", "fes2 type", "fes2 structure", "pyrite-type"),
-            sites=(SiteSpec("A", 1, "cation", (2,), coordination=6),
+            sites=(SiteSpec("A", 1, "cation", (2,), elements=("Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Cd", "Ru", "Os"),
+                            coordination=6),
                    SiteSpec("X", 2, "anion", (-1,), elements=_CHALCOGENS, coordination=4)),
             space_groups=(205,),
             default_anions=("S", "Se", "Te"),
