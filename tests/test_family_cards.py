@@ -224,3 +224,20 @@ def test_every_alias_parses_to_its_own_card():
             if got != card.key:
                 wrong.append((alias, card.key, got))
     assert not wrong
+
+
+@pytest.mark.parametrize("card", FAMILIES.values(), ids=lambda c: c.key)
+def test_offline_proposer_fills_every_card(card: FamilyCard):
+    from genms_pmg.formulas.heuristics import ChargeNeutral, ElementConstraints, FamilyRatio, ValidFormula
+    from genms_pmg.formulas.offline import OfflineFormulaProposer
+    from genms_pmg.request import Request
+
+    request = Request(card.name, family=card.key)
+    got = OfflineFormulaProposer().propose(request, n=5, seed=0)
+    assert len(got) >= 5, [p.formula for p in got]
+    failures = [(p.formula, h.name) for p in got
+                for h in (ValidFormula(), ChargeNeutral(), FamilyRatio(), ElementConstraints())
+                if not h.evaluate(request, p).passed]
+    assert not failures
+    for p in got:
+        assert _assignments(card, p.formula), p.formula
