@@ -87,7 +87,7 @@ def _assignments(card: FamilyCard, formula: str) -> list[dict[str, tuple[str, in
     """Every {element: (role, oxidation state)} that puts the formula on the card's sites with the
     site's element list respected and, for ionic cards, the site's oxidation states summing to zero."""
     comp = Composition(formula).reduced_composition
-    amounts = {str(el): int(round(amt)) for el, amt in comp.items()}
+    amounts = {str(el): round(amt) for el, amt in comp.items()}
     div = reduce(gcd, [s.count for s in card.sites])
     found = []
     if len(amounts) != len(card.sites):
@@ -112,7 +112,7 @@ def test_examples_fit_the_card(card: FamilyCard):
     for example in card.examples:
         comp = Composition(example)
         assert comp.reduced_formula == Composition(comp.reduced_formula).reduced_formula
-        counts = [int(round(a)) for a in comp.reduced_composition.values()]
+        counts = [round(a) for a in comp.reduced_composition.values()]
         assert _ratio(counts) == card.ratio, (example, card.ratio)
         assert _assignments(card, example), f"{example} has no charge-neutral assignment to {card.template}"
 
@@ -228,7 +228,12 @@ def test_every_alias_parses_to_its_own_card():
 
 @pytest.mark.parametrize("card", FAMILIES.values(), ids=lambda c: c.key)
 def test_offline_proposer_fills_every_card(card: FamilyCard):
-    from genms_pmg.formulas.heuristics import ChargeNeutral, ElementConstraints, FamilyRatio, ValidFormula
+    from genms_pmg.formulas.heuristics import (
+        ChargeNeutral,
+        ElementConstraints,
+        FamilyRatio,
+        ValidFormula,
+    )
     from genms_pmg.formulas.offline import OfflineFormulaProposer
     from genms_pmg.request import Request
 
