@@ -384,8 +384,13 @@ def _check(req: Request, only: list[str]) -> None:
     card: FamilyCard = FAMILIES[req.family]
     label = card.name.split("(")[0].strip()
     if card.intermetallic and req.anion_classes:
-        raise _fail(f"a {label} is an intermetallic and cannot be an {req.anion_classes[0]}; "
-                    f"drop '{req.anion_classes[0]}' or choose an ionic family such as perovskite")
+        # an intermetallic takes an anion class only where a site lists one of its elements
+        # (a MAX phase carbide, a ThCr2Si2 phosphide), never a Heusler oxide
+        listed = {el for site in card.sites for el in site.elements or ()}
+        misfit = [a for a in req.anion_classes if not set(ANION_CLASSES[a][0]) & listed]
+        if misfit:
+            raise _fail(f"a {label} is an intermetallic and cannot be an {misfit[0]}; "
+                        f"drop '{misfit[0]}' or choose an ionic family such as perovskite")
     noble = [e for e in req.required_elements if e in _NOBLE_GASES]
     if noble:
         raise _fail(f"noble gas {noble[0]} cannot be part of a {label}; choose another element")

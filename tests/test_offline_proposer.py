@@ -186,3 +186,36 @@ def test_registered_as_the_offline_entry_point():
 
     eps = {ep.name: ep for ep in entry_points(group="genms.proposers")}
     assert eps["offline"].load() is OfflineFormulaProposer
+
+
+def test_two_anion_sites_are_both_filled(proposer):
+    """Antiperovskite X3BA has anions on B and A: formulas keep the 3:1:1 ratio and balance both."""
+    for request, anion in ((Request("antiperovskite", family="antiperovskite"), None),
+                           (Request("antiperovskite nitride", family="antiperovskite", anion_classes=["nitride"]), "N"),
+                           (Request("antiperovskite chloride", family="antiperovskite", anion_classes=["chloride"]), "Cl")):
+        got = proposer.propose(request, n=6, seed=0)
+        assert len(got) >= 3 and not _hard_failures(request, got), [p.formula for p in got]
+        for p in got:
+            comp = Composition(p.formula)
+            assert sorted(int(a) for a in comp.values()) == [1, 1, 3]
+            assert sum(1 for ox in p.oxidation_states.values() if ox < 0) == 2
+            assert sum(p.oxidation_states[str(el)] * amt for el, amt in comp.items()) == pytest.approx(0.0)
+            assert anion is None or anion in p.oxidation_states
+    assert proposer.propose(Request("antiperovskite fluoride", family="antiperovskite",
+                                    anion_classes=["fluoride"]), n=5) == []  # F fits neither anion site
+    li = proposer.propose(Request("antiperovskite with Li", family="antiperovskite", required_elements=["Li"]), n=5)
+    assert "Li3ClO" in [p.formula for p in li]
+
+
+def test_sites_that_list_their_anions_use_their_states(proposer):
+    """Pyrite S2(2-) and skutterudite Sb4(4-): the anion takes the card's -1, not its usual -2 or -3."""
+    pyrite = Request("pyrite sulfide", family="pyrite", anion_classes=["sulfide"])
+    got = proposer.propose(pyrite, n=8, seed=0)
+    assert "FeS2" in [p.formula for p in got] and not _hard_failures(pyrite, got)
+    assert all(p.oxidation_states["S"] == -1 for p in got)
+    skutterudite = Request("skutterudite with Sb", family="skutterudite", required_elements=["Sb"])
+    got = proposer.propose(skutterudite, n=3, seed=0)
+    assert got[0].formula == "CoSb3" and got[0].oxidation_states == {"Co": 3.0, "Sb": -1.0}
+    # a site without an element list keeps the strict rule: no fluoride spinel, no nitride perovskite
+    assert proposer.propose(Request("spinel fluoride", family="spinel", anion_classes=["fluoride"]), n=3) == []
+    assert proposer.propose(Request("perovskite nitride", family="perovskite", anion_classes=["nitride"]), n=3) == []

@@ -313,3 +313,23 @@ def test_lowercase_symbol_after_cue_is_refused_but_prefixes_are_not() -> None:
         parse("a perovskite containing mg")
     assert parse("a co-doped perovskite").required_elements == []
     assert parse("a spinel without metals").metallic is None
+
+
+@pytest.mark.parametrize(
+    ("text", "family", "anion"),
+    [
+        ("a MAX phase carbide", "max_phase", "carbide"),
+        ("a MAX phase nitride", "max_phase", "nitride"),
+        ("a ThCr2Si2-type phosphide", "thcr2si2", "phosphide"),
+        ("a half-Heusler phosphide", "half_heusler", "phosphide"),
+    ],
+)
+def test_intermetallic_takes_an_anion_class_a_site_lists(text: str, family: str, anion: str) -> None:
+    r = parse(text)
+    assert (r.family, r.anion_classes) == (family, [anion])
+
+
+@pytest.mark.parametrize("text", ["a B2 nitride", "a Laves phase carbide", "a MAX phase oxide"])
+def test_intermetallic_refuses_an_anion_class_no_site_lists(text: str) -> None:
+    with pytest.raises(UsageError, match="intermetallic"):
+        parse(text)

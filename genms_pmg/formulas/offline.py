@@ -14,7 +14,7 @@ import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import permutations
+from itertools import permutations, product
 from typing import Any
 
 import numpy as np
@@ -179,8 +179,8 @@ class OfflineFormulaProposer(FormulaProposer):
         while True:
             top = _TopK(keep)
             scored = [(logl, tuple((sp.symbol, site.count) for site, sp in combo), combo, extra)
-                      for template in templates for anion in self._anions(request, template)
-                      for logl, combo, extra in self._combine(template, anion, rules, top)]
+                      for template in templates for anions in self._anions(request, template)
+                      for logl, combo, extra in self._combine(template, anions, rules, top)]
             scored.sort(key=lambda item: (-item[0], item[1]))
             out: list[FormulaProposal] = []
             seen: set[str] = set()
@@ -237,41 +237,49 @@ class OfflineFormulaProposer(FormulaProposer):
             templates = [t for t in templates if sum(s.count for s in t.sites) <= max_atoms]
         return templates, notes
 
-    def _anions(self, request: Request, template: _Template) -> list[tuple[str, int] | None]:
-        site = next((s for s in template.sites if s.kind == "anion"), None)
-        if site is None:
+    def _anions(self, request: Request, template: _Template) -> list[tuple[tuple[str, int], ...] | None]:
+        """Anion choices: one (element, state) per anion site in template order; [None] without any.
+
+        One anion site takes the asked-for anion classes, else the card's default anions. Several
+        anion sites (antiperovskite X3BA) take those or their own listed elements, distinct, with at
+        least one site in an asked-for class.
+        """
+        sites = [s for s in template.sites if s.kind == "anion"]
+        if not sites:
             return [None]
+        asked: list[tuple[str, int | None]] = []
         if request.anion_classes:
             unknown = [c for c in request.anion_classes if c not in ANION_CLASSES]
             if unknown:
                 raise UsageError(f"unknown anion class {unknown[0]!r}; known: {', '.join(ANION_CLASSES)}")
-            pairs = [(el, ANION_CLASSES[c][1]) for c in request.anion_classes for el in ANION_CLASSES[c][0]]
+            asked = [(el, ANION_CLASSES[c][1]) for c in request.anion_classes for el in ANION_CLASSES[c][0]]
+        required = tuple(e for e in request.required_elements if e in _ANION_LIKE)
+        if template.family:
+            defaults = get_family(template.family).default_anions + required
         else:
-            required = tuple(e for e in request.required_elements if e in _ANION_LIKE)
-            if template.family:
-                defaults = get_family(template.family).default_anions + required
-            else:
-                defaults = required or GENERIC_ANIONS
-            pairs = [(el, chem.anion_oxidation_state(el)) for el in defaults]
-        out: list[tuple[str, int] | None] = []
-        for el, ox in dict.fromkeys(pairs):
-            if ox is None or el in request.excluded_elements:
-                continue
-            if (site.oxidation_states and ox not in site.oxidation_states) or (site.elements and el not in site.elements):
-                continue
-            out.append((el, ox))
-        return out
+            defaults = required or GENERIC_ANIONS
+        default_pairs = [(el, chem.anion_oxidation_state(el)) for el in defaults]
+        if len(sites) == 1:
+            return [(pair,) for pair in _fit_anions(asked or default_pairs, sites[0], request.excluded_elements)]
+        options = [_fit_anions(asked + default_pairs + [(el, chem.anion_oxidation_state(el)) for el in site.elements or ()],
+                               site, request.excluded_elements) for site in sites]
+        wanted = {el for el, _ in asked}
+        return [choice for choice in product(*options)
+                if len({el for el, _ in choice}) == len(choice) and (not wanted or wanted & {el for el, _ in choice})]
 
     # -- combination -----------------------------------------------------------------------------
-    def _combine(self, template: _Template, anion: tuple[str, int] | None, rules: _Rules, top: _TopK):
+    def _combine(self, template: _Template, anions: tuple[tuple[str, int], ...] | None, rules: _Rules, top: _TopK):
         """Yield (log-likelihood, ((site, species), ...), reasons) for charge-neutral fillings.
 
-        Branch and bound: site lists are sorted best first and every factor is <= 1, so a branch
-        whose best completion cannot reach the ``top`` heap's floor is cut.
+        ``anions`` holds one (element, state) per anion site; the first is the one cation likelihoods
+        are taken against. Branch and bound: site lists are sorted best first and every factor is
+        <= 1, so a branch whose best completion cannot reach the ``top`` heap's floor is cut.
         """
         cat_sites = [s for s in template.sites if s.kind != "anion"]
-        an_site = next((s for s in template.sites if s.kind == "anion"), None)
-        required = set(rules.required) - ({anion[0]} if anion else set())
+        an_sites = [s for s in template.sites if s.kind == "anion"]
+        anion = anions[0] if anions else None
+        an_elements = {el for el, _ in anions} if anions else set()
+        required = set(rules.required) - an_elements
         pools = set().union(*(s.elements if s.elements is not None else chem.cation_pool() for s in cat_sites))
         any_of = rules.any_of if anion is None else frozenset()
         if len(required) > len(cat_sites) or required - pools or (any_of and not any_of & pools):
@@ -280,16 +288,14 @@ class OfflineFormulaProposer(FormulaProposer):
         if any(not lst for lst in lists):
             return
         rest_best = [sum(lst[0].logp for lst in lists[i:]) for i in range(len(lists) + 1)]
-        target = -anion[1] * an_site.count if anion else 0
+        target = -sum(ox * site.count for (_, ox), site in zip(anions, an_sites)) if anions else 0
         by_ox: dict[int, list[_Species]] = {}
         for sp in lists[-1]:
             by_ox.setdefault(sp.ox, []).append(sp)
-        an_species = None
-        if anion:
-            an_species = _Species(anion[0], anion[1], 0.0, chem.shannon_radius(anion[0], anion[1], 6)[0])
+        an_species = [_Species(el, ox, 0.0, chem.shannon_radius(el, ox, 6)[0]) for el, ox in anions or ()]
         n = len(lists)
         roles = [(site.role, site.count) for site in cat_sites]
-        r_x = an_species.radius if an_species else None
+        r_x = an_species[0].radius if an_species else None
 
         def rec(i: int, chosen: list[_Species], charge: int, logp: float):
             if i == n - 1:
@@ -314,7 +320,7 @@ class OfflineFormulaProposer(FormulaProposer):
 
         def finish(chosen: list[_Species], logp: float):
             symbols = {c.symbol for c in chosen}
-            if len(symbols) < n or not required <= symbols or (any_of and not any_of & symbols):
+            if len(symbols) < n or symbols & an_elements or not required <= symbols or (any_of and not any_of & symbols):
                 return
             factor, extra = chem.family_factor(template.family, roles, [(c.symbol, c.radius) for c in chosen], r_x)
             total = logp + template.prior + math.log(max(factor, 1e-300))
@@ -322,10 +328,7 @@ class OfflineFormulaProposer(FormulaProposer):
                 top.pruned = True
                 return
             top.push(total)
-            combo = tuple(zip(cat_sites, chosen))
-            if an_species is not None:
-                combo = (*combo, (an_site, an_species))
-            yield total, combo, extra
+            yield total, (*zip(cat_sites, chosen), *zip(an_sites, an_species)), extra
 
         yield from rec(0, [], 0, template.prior)
 
@@ -338,6 +341,28 @@ class OfflineFormulaProposer(FormulaProposer):
             self._known_index = KnownFormulaIndex.default()
         sources = tuple(request.novelty_sources) or ("mp", "icsd")
         return not self._known_index.is_known(formula, sources=sources)
+
+
+def _fit_anions(pairs: Iterable[tuple[str, int | None]], site: SiteSpec,
+                excluded: Collection[str]) -> list[tuple[str, int]]:
+    """The (element, state) pairs an anion site takes, in order, without repeats.
+
+    A pair's state must be one the site allows; a site that lists its elements also states their
+    chemistry, so there an element takes the site's state when ICSD24 knows it (S as S2(2-) in
+    pyrite: -1; As in the As4(4-) rings of skutterudite: -1).
+    """
+    out: list[tuple[str, int]] = []
+    for el, ox in dict.fromkeys(pairs):
+        if ox is None or el in excluded or (site.elements and el not in site.elements):
+            continue
+        if site.oxidation_states and ox not in site.oxidation_states:
+            if not site.elements:
+                continue
+            ox = next((s for s in site.oxidation_states if s in chem.oxidation_states(el)), None)
+            if ox is None:
+                continue
+        out.append((el, ox))
+    return list(dict.fromkeys(out))
 
 
 @lru_cache(maxsize=512)

@@ -1,7 +1,8 @@
 """R_lo: does a structure belong to the requested crystal family?
 
 References per family are the AFLOW prototypes named on its card (pymatgen's library) and a few
-OQMD-ICSD structures with the card's prototype labels (lowest energy above hull first). A
+OQMD-ICSD structures with the card's prototype labels (the card's examples first, then lowest energy
+above hull first). A
 structure matches when pymatgen's ``StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)`` fits it
 to any reference anonymously: the paper's match-rate protocol (appendix A.1).
 """
@@ -12,7 +13,7 @@ from functools import lru_cache
 
 from pymatgen.analysis.prototypes import AFLOW_PROTOTYPE_LIBRARY
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 
 from genms_pmg.formulas.base import HeuristicResult
 from genms_pmg.knowledge.families import FAMILIES
@@ -39,9 +40,13 @@ def family_references(family: str) -> tuple[tuple[str, Structure], ...]:
         from genms_pmg.data.oqmd import ReferenceStructureDB
 
         db = ReferenceStructureDB.default()
+        examples = {Composition(f).reduced_formula for f in card.examples}
         for label in card.oqmd_prototypes:
             anonymous = label.split("_")[0]
-            rows = sorted((r for r in db.candidates(anonymous) if r.proto_name == label), key=lambda r: (r.stability, r.id))
+            # the card's own examples first: an anonymous label is shared across families (delafossite
+            # CuFeO2 and alpha-NaFeO2 LiCoO2 are both ABC2_1_a_b_c_166, as are SrCN2 and CaCN2)
+            rows = sorted((r for r in db.candidates(anonymous) if r.proto_name == label),
+                          key=lambda r: (Composition(r.formula).reduced_formula not in examples, r.stability, r.id))
             for row in rows[:OQMD_REFERENCES_PER_LABEL]:
                 refs.append((f"oqmd-icsd:{row.name}", db.structure(row.id)))
     return tuple(refs)
