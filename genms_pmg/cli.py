@@ -24,6 +24,8 @@ EXAMPLES = """examples:
   genms generate "a stable spinel oxide containing Mg" -n 3 --out results/ --seed 0
   genms generate "a cubic perovskite fluoride" --formulas 20 --structures 8 --width 6 --json
   genms parse "a lead-free halide double perovskite"
+  genms propose "a stable pyrochlore oxide that is not in Materials Project" -n 20 --json
+  genms known CaTiO3 Ba2MgWO6
   genms plugins
   genms train-diffusion --train train.csv.gz --val val.csv.gz --out runs/diffusion --steps 40000
   genms csp-benchmark val.csv.gz --limit 500 --samples 20 --generators diffusion,templates,random --json csp.json
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(GenMS's own earlier outputs there are replaced; other files are left alone)")
     gen.add_argument("--resume", action="store_true", help="continue an interrupted search saved in --out")
     gen.add_argument("--json", action="store_true", help="print machine-readable results to stdout instead of the table")
+    gen.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
     gen.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     plug = sub.add_parser("plugins", help="list installed plugins and whether they load",
@@ -88,6 +91,29 @@ def build_parser() -> argparse.ArgumentParser:
     parse = sub.add_parser("parse", help="show how a request is understood",
                            description="Print the parsed Request as JSON, including the words that were ignored.")
     parse.add_argument("request")
+    parse.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
+
+    prop = sub.add_parser(
+        "propose", help="propose and rank formulae for a request (pi_hi and R_hi, no structures)",
+        description="Parse REQUEST, propose formulae with the proposer plugin and judge each with every formula "
+        "heuristic (R_hi). Prints the formulae that pass every hard check, best first, with their scores and the "
+        "reasons behind them; --all also lists the rejected ones with why.",
+    )
+    prop.add_argument("request", help='what you want, e.g. "a stable spinel oxide containing Mg"')
+    prop.add_argument("-n", type=_positive_int, default=20, help="formulae to propose (default 20)")
+    prop.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    prop.add_argument("--proposer", default="offline", help="formula proposer plugin (default offline)")
+    prop.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
+    prop.add_argument("--all", action="store_true", help="also list the formulae a hard check rejected")
+    prop.add_argument("--json", action="store_true", help="machine-readable output")
+
+    known = sub.add_parser(
+        "known", help="is a formula already in Materials Project or ICSD?",
+        description="Look FORMULA up in the known-formula index (Materials Project formulae of matbench mp_e_form "
+        "and the OQMD-ICSD structures) and print where it was found. Exit code 0 either way.",
+    )
+    known.add_argument("formula", nargs="+", help="one or more formulae, e.g. CaTiO3 Ba2MgWO6")
+    known.add_argument("--json", action="store_true", help="machine-readable output")
 
     train = sub.add_parser(
         "train-diffusion", help="train the structure diffusion model (pi_lo) on CIF structures",
@@ -184,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plugins(args)
         if args.command == "parse":
             return _cmd_parse(args)
+        if args.command == "propose":
+            return _cmd_propose(args)
+        if args.command == "known":
+            return _cmd_known(args)
         if args.command == "train-diffusion":
             return _cmd_train_diffusion(args)
         if args.command == "csp-benchmark":
@@ -251,9 +281,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError("the request is empty; describe the material, e.g. 'a stable spinel oxide containing Mg'")
     if args.out is not None:
         _prepare_out(args.out, force=args.force, resume=args.resume)
-    from genms_pmg.request import parse_request
-
-    request = parse_request(args.request)  # fail fast on bad text, before any model loads
+    request = _parsed(args)  # fail fast on bad text, before any model loads
     from genms_pmg.generator import LanguageStructureGenerator
 
     generator = LanguageStructureGenerator(
@@ -346,11 +374,102 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_parse(args: argparse.Namespace) -> int:
+def _read_avoid(path: Path | None) -> list[str]:
+    """Reduced formulae from a --avoid file (one per line, '#' comments); one-line errors."""
+    if path is None:
+        return []
+    from pymatgen.core import Composition
+
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as err:
+        raise UsageError(f"cannot read --avoid {path}: {err.strerror}; give a text file with one formula per line") from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        token = line.split("#")[0].strip()
+        if not token:
+            continue
+        try:
+            out.append(Composition(token).reduced_formula)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise UsageError(f"--avoid {path} line {number}: {token!r} is not a formula; write one formula per line, e.g. CaTiO3") from None
+    return out
+
+
+def _parsed(args: argparse.Namespace):
     from genms_pmg.request import parse_request
 
     request = parse_request(args.request)
+    request.avoid_formulas = list(dict.fromkeys([*request.avoid_formulas, *_read_avoid(getattr(args, "avoid", None))]))
+    return request
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    request = _parsed(args)
     print(json.dumps({k: v for k, v in request.as_dict().items() if not k.startswith("@")}, indent=1))
+    return 0
+
+
+def _cmd_propose(args: argparse.Namespace) -> int:
+    from genms_pmg import plugins
+    from genms_pmg.formulas.ranking import propose_ranked
+
+    request = _parsed(args)
+    proposer = plugins.create("proposers", args.proposer)
+    heuristics = list(plugins.create_all("formula_heuristics").values())
+    ranked = propose_ranked(request, proposers=[proposer], heuristics=heuristics, n=args.n, seed=args.seed)
+    shown = ranked if args.all else [r for r in ranked if r.passed]
+    if args.json:
+        payload = {"request": {k: v for k, v in request.as_dict().items() if not k.startswith("@")},
+                   "proposer": args.proposer, "seed": args.seed,
+                   "formulas": [{"formula": r.formula, "passed": r.passed, "score": round(r.value, 4),
+                                 "prior": r.proposal.get("prior"), "family": r.proposal.get("family"),
+                                 "proposer": r.proposal.get("proposer"), "reasons": r.reasons,
+                                 "checks": r.checks} for r in shown],
+                   "rejected": sum(not r.passed for r in ranked)}
+        print(json.dumps(payload, indent=1))
+        return 0
+    if not shown:
+        print(f"no formula passed every hard check ({len(ranked)} proposed); rerun with --all to see why")
+        return 0
+    width = max(len(r.formula) for r in shown)
+    for i, r in enumerate(shown, 1):
+        mark = "" if r.passed else "  REJECTED"
+        print(f"{i:3d}  {r.formula:<{width}}  score {r.value:7.3f}{mark}")
+        failed = [c for c in r.checks if not c["passed"]]
+        for line in (r.proposal.get("reasons", [])[:2] + [f"{c['name']}: {c['reason']}" for c in failed]):
+            print(f"     {'':<{width}}  - {line}")
+    rejected = sum(not r.passed for r in ranked)
+    if rejected and not args.all:
+        print(f"({rejected} more proposed formula(e) failed a hard check; --all lists them)")
+    return 0
+
+
+def _cmd_known(args: argparse.Namespace) -> int:
+    from pymatgen.core import Composition
+
+    from genms_pmg.data.known import KnownFormulaIndex
+
+    formulas = []
+    for token in args.formula:
+        try:
+            formulas.append(Composition(token).reduced_formula)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise UsageError(f"{token!r} is not a chemical formula; write it like CaTiO3 or Ba2MgWO6") from None
+    index = KnownFormulaIndex.default()
+    names = {"mp": "Materials Project (matbench mp_e_form)", "icsd": "ICSD (OQMD-ICSD structures)"}
+    rows = [{"formula": f, "known": bool(found := {s: ids for s, ids in index.sources_of(f).items() if ids}),
+             "sources": found} for f in formulas]
+    if args.json:
+        print(json.dumps(rows if len(rows) > 1 else rows[0], indent=1))
+        return 0
+    for row in rows:
+        if not row["known"]:
+            print(f"{row['formula']}: not in Materials Project or ICSD (novel by both indexes)")
+            continue
+        where = "; ".join(f"{names.get(s, s)}: {', '.join(map(str, ids[:5]))}{' ...' if len(ids) > 5 else ''}"
+                          f" ({len(ids)} entr{'y' if len(ids) == 1 else 'ies'})" for s, ids in row["sources"].items())
+        print(f"{row['formula']}: known in {where}")
     return 0
 
 

@@ -63,7 +63,8 @@ _STABLE = re.compile(
     r"\b(?:(?:thermodynamically|thermally|energetically|dynamically|chemically)\s+)?stable\b|\bstability\b"
     r"|\blow(?:est)?[-\s]energy\b|\bon\s+the\s+(?:convex\s+)?hull\b|\bground[-\s]state\b", re.I)
 _ANION_WORDS = "|".join(sorted(ANION_CLASSES, key=len, reverse=True))
-_ANION = re.compile(r"\b(?P<a>" + _ANION_WORDS + r")s?\b", re.I)
+# 'nickel arsenide' names the NiAs family, not an arsenide of nickel
+_ANION = re.compile(r"(?<!nickel\s)\b(?:di|tri|tetra|poly|per|sub|oxy)?(?P<a>" + _ANION_WORDS + r")s?\b", re.I)
 _NONMETAL = re.compile(r"\b(?:insulat(?:or|ors|ing)|semiconduct(?:or|ors|ing)|non-?metallic|band[-\s]?gap|"
                        r"gapped|wide[-\s]gap)\b", re.I)
 _METAL = re.compile(r"\b(?:half[-\s]?)?(?P<w>metallic|metals?|conduct(?:or|ors|ing|ive))\b", re.I)
@@ -76,6 +77,30 @@ _TEMPLATE = re.compile(r"(?<![A-Za-z0-9])A(?P<a>\d*)B(?P<b>\d*)(?:B'(?P<b2>\d*))
                        r"(?P<x>X|O|F|Cl|Br|I|S|Se|Te|N)(?P<n>\d*)(?![A-Za-z0-9])")
 _TEMPLATE_ANIONS = {"O": "oxide", "F": "fluoride", "Cl": "chloride", "Br": "bromide", "I": "iodide",
                     "S": "sulfide", "Se": "selenide", "Te": "telluride", "N": "nitride"}
+_CRYSTAL_SYSTEMS = {"cubic": "cubic", "tetragonal": "tetragonal", "orthorhombic": "orthorhombic",
+                    "hexagonal": "hexagonal", "trigonal": "trigonal", "rhombohedral": "trigonal",
+                    "monoclinic": "monoclinic", "triclinic": "triclinic"}
+_CRYSTAL_SYSTEM = re.compile(r"\b(?P<w>" + "|".join(_CRYSTAL_SYSTEMS) + r")\b", re.I)
+_SG_WORD = r"(?:space[-\s]?group|spacegroup|symmetry|sg)"
+_SG_NUMBER = re.compile(r"\b" + _SG_WORD + r"\s*(?:no\.?|number|#|=|:)?\s*(?P<n>\d{1,3})\b(?![.:]\d)", re.I)
+#: A Hermann-Mauguin symbol: lattice letter then axes; validated by pymatgen afterwards.
+_SG_SYMBOL = re.compile(r"(?<![A-Za-z0-9_/-])(?P<s>[PIFCABR](?:-?(?:[1-6](?:_?[1-5])?|[mnabcde])(?:/[mnabcde])?){1,4})"
+                        r"(?![A-Za-z0-9_/])")
+_SG_CUE = re.compile(r"\b" + _SG_WORD + r"\s*$", re.I)
+_GAP_WORDS = re.compile(r"\b(?P<wide>wide[-\s]?(?:band[-\s]?)?gap|large[-\s](?:band[-\s]?)?gap|ultra[-\s]?wide[-\s]?(?:band[-\s]?)?gap)"
+                        r"|\b(?P<semi>semiconduct(?:or|ors|ing))|\b(?P<ins>insulat(?:or|ors|ing))\b", re.I)
+_EARTH_ABUNDANT = re.compile(r"\b(?:earth[-\s]abundant|abundant\s+elements?|made\s+of\s+abundant|"
+                             r"(?:only\s+)?(?:cheap|inexpensive|low[-\s]cost)\s+elements?)\b", re.I)
+_NON_TOXIC = re.compile(r"\b(?:non[-\s]?toxic|nontoxic|less[-\s]toxic|low[-\s]toxicity|benign|"
+                        r"environmentally[-\s](?:friendly|benign)|eco[-\s]?friendly)\b", re.I)
+_FORMULA = r"(?:[A-Z][a-z]?\d*){2,}"
+_LIKE = re.compile(r"(?:\blike|\bsimilar\s+to|\banalogous\s+to|\bakin\s+to|\bisostructural\s+(?:to|with)|"
+                   r"\bsame\s+structure\s+as|\bstructure\s+(?:type\s+)?of|\bstructure\s+type)\s+(?:the\s+|a\s+)?"
+                   r"(?:(?P<mineral>mineral|compound)\s+)?(?P<x>[A-Za-z][A-Za-z0-9]*)"
+                   r"|(?<![A-Za-z0-9])(?P<y>" + _FORMULA + r")[-\s](?:type|structured|like|structure)\b")
+_AVOID_FORMULAS = re.compile(r"\b(?:other\s+than|except(?:\s+for)?|excluding|besides|apart\s+from|not|unlike|"
+                             r"instead\s+of|beyond)\s+(?P<list>" + _FORMULA + r"(?:\s*(?:,|\band\b|\bor\b|\bnor\b)\s*"
+                             + _FORMULA + r")*)", re.I)
 _EXC_CUES = ["without", "excluding", "exclude", "excludes", "no", "free of", "free from", "except",
              "except for", "but not", "other than", "avoiding", "avoid", "lacking"]
 _REQ_CUES = ["containing", "contains", "contain", "with", "including", "includes", "include",
@@ -190,13 +215,18 @@ def _template_family(m: re.Match) -> str | None:
     return None
 
 
-def _read_list(text: str, pos: int, exclusion: bool) -> tuple[list[str], int, int]:
-    """Read 'Mg, Al and O' from pos: (symbols, start of the first one, end of the last one)."""
+def _read_list(scan: _Scan, pos: int, exclusion: bool) -> tuple[list[str], int, int]:
+    """Read 'Mg, Al and O' from pos: (symbols, start of the first one, end of the last one).
+
+    Stops at text another rule already used ('with Fm-3m symmetry' is not fermium)."""
+    text = scan.text
     p = _FILLER.match(text, pos).end()
     first, found, end = p, [], pos
     while True:
         g = _GROUP.match(text, p) if exclusion else None
         w = None if g else _WORD_AT.match(text, p)
+        if not scan.is_free(pos, (g or w).end() if (g or w) else p):
+            break
         if g:
             found.extend(_RARE_EARTHS)
         elif w and (sym := _element(w.group(0))):
@@ -211,6 +241,106 @@ def _read_list(text: str, pos: int, exclusion: bool) -> tuple[list[str], int, in
             break
         p = s.end()
     return found, first, end
+
+
+def _formula(token: str) -> str | None:
+    """Reduced formula of a token such as 'K2NaAlF6' with at least two real elements, else None."""
+    from pymatgen.core import Composition
+
+    if not re.fullmatch(_FORMULA, token):
+        return None
+    try:
+        comp = Composition(token)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    symbols, _ = _elements()
+    if len(comp) < 2 or any(str(el) not in symbols for el in comp.elements):
+        return None
+    return comp.reduced_formula
+
+
+def _space_group(symbol: str) -> tuple[int, str] | None:
+    """(number, crystal system) of a Hermann-Mauguin symbol, tolerating P21/c, P63mc and Pm3m."""
+    from pymatgen.symmetry.groups import SpaceGroup
+
+    compact = symbol.replace(" ", "")
+    variants = [compact, re.sub(r"(?<=\d)(?=\d)", "_", compact)]
+    variants += [re.sub(r"(?<=[a-z])3(?=[a-z]|$)", "-3", v) for v in variants]
+    for v in dict.fromkeys(variants):
+        try:
+            group = SpaceGroup(v)
+        except (ValueError, KeyError):
+            continue
+        return group.int_number, group.crystal_system
+    return None
+
+
+def _space_group_number(n: int) -> tuple[int, str]:
+    from pymatgen.symmetry.groups import SpaceGroup
+
+    if not 1 <= n <= 230:
+        raise _fail(f"space group {n} does not exist; give a number from 1 to 230 or a symbol such as Fm-3m")
+    return n, SpaceGroup.from_int_number(n).crystal_system
+
+
+def _read_symmetry(scan: _Scan, req: Request) -> None:
+    """Space group (number or symbol) and crystal system; they must agree when both are given."""
+    groups: list[tuple[int, str]] = [_space_group_number(int(m["n"])) for m in scan.find(_SG_NUMBER)]
+    for m in list(_SG_SYMBOL.finditer(scan.masked())):
+        sym = m["s"]
+        cue = _SG_CUE.search(scan.text[:m.start()].rstrip() + " ")
+        # bare two-letter symbols (Pm, Cm, Pc) are elements or words unless 'space group' precedes them
+        if len(sym.replace(" ", "")) < 3 and not cue:
+            continue
+        if _element(sym) is not None and not cue:
+            continue
+        found = _space_group(sym)
+        if found is None:
+            if cue:
+                raise _fail(f"{sym!r} is not a space-group symbol; write it like Fm-3m, Pnma or P6_3mc, or give its number")
+            continue
+        groups.append(found)
+        scan.take(*m.span())
+        after = re.match(r"\s+(?:" + _SG_WORD + r"|structure)\b", scan.text[m.end():], re.I)
+        if after:
+            scan.take(m.end(), m.end() + after.end())
+        if cue:
+            scan.take(cue.start(), m.start())
+    numbers = _unique([str(g[0]) for g in groups])
+    if len(numbers) > 1:
+        raise _fail(f"the request names several space groups ({', '.join(numbers)}); keep one")
+    if groups:
+        req.space_group, req.crystal_system = groups[0]
+    systems = _unique([_CRYSTAL_SYSTEMS[m["w"].lower()] for m in scan.find(_CRYSTAL_SYSTEM)])
+    if len(systems) > 1:
+        raise _fail(f"the request names several crystal systems ({', '.join(systems)}); keep one")
+    if systems:
+        if req.crystal_system and req.crystal_system != systems[0]:
+            raise _fail(f"space group {req.space_group} is {req.crystal_system}, not {systems[0]}; "
+                        "drop one of the two")
+        req.crystal_system = systems[0]
+
+
+def _read_like(scan: _Scan, req: Request) -> None:
+    """'like K2NaAlF6', 'the structure of CaTiO3', 'like the mineral halite', 'NaCl-type'."""
+    for m in list(_LIKE.finditer(scan.masked())):
+        token = m["x"] or m["y"]
+        formula = _formula(token)
+        if formula is None and not (m["mineral"] and token[:1].isalpha()):
+            continue
+        req.like = formula or token.lower()
+        scan.take(*m.span())
+        return
+
+
+def _read_avoided_formulas(scan: _Scan, req: Request) -> None:
+    """'other than BaTiO3 and SrTiO3': formulae the user does not want proposed."""
+    for m in list(_AVOID_FORMULAS.finditer(scan.masked())):
+        tokens = re.findall(_FORMULA, m["list"])
+        formulas = [f for f in (_formula(t) for t in tokens) if f]
+        if formulas:
+            req.avoid_formulas.extend(formulas)
+            scan.take(*m.span())
 
 
 def _ratio_fits(ratio: list[int], counts: list[int]) -> bool:
@@ -254,6 +384,7 @@ def parse(text: str) -> Request:
         req.novel = True
         req.novelty_sources = [s for s in ("mp", "icsd") if s in sources] if sources else ["mp", "icsd"]
 
+    _read_avoided_formulas(scan, req)
     ratios = {tuple(int(x) for x in m["r"].split(":")) for m in scan.find(_RATIO)}
     if len(ratios) > 1:
         raise _fail("the request gives more than one atom ratio; keep one, e.g. 'atom ratio 1:1:2'")
@@ -269,6 +400,9 @@ def parse(text: str) -> Request:
     if req.max_atoms is not None and req.max_atoms < 1:
         raise _fail("the atom limit must allow at least one atom, e.g. 'at most 20 atoms'")
     req.stable = bool(scan.find(_STABLE))
+    req.earth_abundant = bool(scan.find(_EARTH_ABUNDANT))
+    req.non_toxic = bool(scan.find(_NON_TOXIC))
+    _read_symmetry(scan, req)
 
     anion_spans = []
     for m in scan.find(_ANION):
@@ -290,8 +424,17 @@ def parse(text: str) -> Request:
     if len(keys) > 1:
         raise _fail(f"the request names several crystal families ({', '.join(keys)}); ask for one at a time")
     req.family = keys[0] if keys else None
+    _read_like(scan, req)
+    if req.family is None and req.like:
+        req.family = next((c.key for c in FAMILIES.values() if req.like in c.examples), None)
 
-    nonmetal = scan.find(_NONMETAL)
+    gaps = scan.find(_GAP_WORDS)
+    kinds = _unique(["wide_gap" if g["wide"] else "semiconductor" if g["semi"] else "insulator" for g in gaps])
+    if "wide_gap" in kinds:
+        kinds = [k for k in kinds if k != "semiconductor"]  # 'wide-gap semiconductor' is one kind
+    if len(kinds) > 1:
+        raise _fail(f"the request asks for both a {kinds[0]} and a {kinds[1]}; keep one")
+    nonmetal = gaps + scan.find(_NONMETAL)
     metal = []
     for m in _METAL.finditer(scan.masked()):
         plain_metal = m["w"].lower().startswith("metal") and m["w"].lower() != "metallic"
@@ -305,6 +448,7 @@ def parse(text: str) -> Request:
         raise _fail(f"the request asks for both a metal ({metal[0]!r}) and a non-metal "
                     f"({nonmetal[0].group(0)!r}); keep one")
     req.metallic = True if metal else (False if nonmetal else None)
+    req.band_gap = "metal" if metal else (kinds[0] if kinds else None)
 
     required, excluded, only = _read_elements(scan, req, [s for _, s in families] + anion_spans)
     req.required_elements, req.excluded_elements = _unique(required), _unique(excluded)
@@ -341,8 +485,15 @@ def _read_elements(scan: _Scan, req: Request, anchors: list[tuple[int, int]]) ->
         if m.start() < consumed:
             continue
         exclusion = m["exc"] is not None
-        syms, first, end = _read_list(text, m.end(), exclusion)
-        if syms:
+        syms, first, end = _read_list(scan, m.end(), exclusion)
+        alternatives = len(syms) > 1 and not exclusion and bool(
+            re.search(r"\bor\b", text[first:end], re.I)) and not re.search(r"\band\b|&|\+", text[first:end], re.I)
+        if syms and alternatives:  # 'containing Li or Na': one of them, not both
+            req.required_any.append(_unique(syms))
+            scan.take(*m.span())
+            scan.take(first, end)
+            consumed = end
+        elif syms:
             (excluded if exclusion else required).extend(syms)
             if re.search(r"\bonly\b", text[m.end():first], re.I):
                 only.extend(syms)
@@ -369,7 +520,7 @@ def _read_elements(scan: _Scan, req: Request, anchors: list[tuple[int, int]]) ->
 
 def _check(req: Request, only: list[str]) -> None:
     """Refuse requests that are empty of content or cannot be satisfied."""
-    if not (req.family or req.required_elements or req.anion_classes or req.atom_ratio):
+    if not (req.family or req.required_elements or req.required_any or req.anion_classes or req.atom_ratio or req.like):
         some = ", ".join(c.key.replace("_", " ") for c in list(FAMILIES.values())[:6])
         raise _fail(f"found no crystal family, element, anion class or atom ratio in {req.text[:60]!r}; "
                     f"name a family ({some}, ...), an element or an anion class, {_EXAMPLE}")
@@ -394,7 +545,7 @@ def _check(req: Request, only: list[str]) -> None:
     noble = [e for e in req.required_elements if e in _NOBLE_GASES]
     if noble:
         raise _fail(f"noble gas {noble[0]} cannot be part of a {label}; choose another element")
-    needed = len(req.required_elements) + sum(
+    needed = len(req.required_elements) + len(req.required_any) + sum(
         1 for a in req.anion_classes if not set(ANION_CLASSES[a][0]) & set(req.required_elements))
     if only and needed < 2:
         raise _fail(f"a {label} ({card.template}) needs at least two elements but the request allows only "

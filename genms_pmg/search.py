@@ -43,6 +43,32 @@ def derive_seed(seed: int, *parts: object) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def collect_proposals(
+    proposers: Sequence[FormulaProposer], request: Request, *, n: int, seed: int,
+    passes: Callable[[FormulaProposal], bool], enough: int, attempts: int = 3,
+) -> list[FormulaProposal]:
+    """Up to ``n`` distinct proposals from the proposers in turn.
+
+    A proposer is asked again (up to ``attempts`` times, excluding what it already gave) while
+    fewer than ``enough`` proposals pass the hard checks, so a strict request still fills the beam.
+    """
+    proposals: list[FormulaProposal] = []
+    seen: set[str] = set()
+    for proposer in proposers:
+        for attempt in range(attempts):
+            want = n - len(proposals) if attempt == 0 else n
+            batch = proposer.propose(request, n=want, seed=derive_seed(seed, proposer.name, attempt), exclude=seen)
+            fresh = [p for p in batch if _reduced_formula(p.formula) not in seen]
+            for p in fresh:
+                seen.add(_reduced_formula(p.formula))
+            proposals.extend(fresh)
+            if sum(1 for p in proposals if passes(p)) >= enough or not fresh:
+                break
+        if len(proposals) >= n:
+            break
+    return proposals
+
+
 @dataclass
 class SearchConfig:
     """Branching of Algorithm 1.
@@ -170,23 +196,9 @@ class HierarchicalSearch:
     # -- formula level ---------------------------------------------------------------------
     def _propose(self, request: Request, seed: int) -> list[FormulaProposal]:
         """Collect up to H distinct proposals; ask again (excluding seen ones) while few pass."""
-        H = self.config.formulas
-        proposals: list[FormulaProposal] = []
-        seen: set[str] = set()
-        for proposer in self.proposers:
-            for attempt in range(3):
-                want = H - len(proposals) if attempt == 0 else H
-                batch = proposer.propose(request, n=want, seed=derive_seed(seed, proposer.name, attempt), exclude=seen)
-                fresh = [p for p in batch if _reduced_formula(p.formula) not in seen]
-                for p in fresh:
-                    seen.add(_reduced_formula(p.formula))
-                proposals.extend(fresh)
-                passing = sum(1 for p in proposals if self._hard_pass(request, p))
-                if passing >= min(H, self.config.width) or not fresh:
-                    break
-            if len(proposals) >= H:
-                break
-        return proposals
+        return collect_proposals(
+            self.proposers, request, n=self.config.formulas, seed=seed,
+            passes=lambda p: self._hard_pass(request, p), enough=min(self.config.formulas, self.config.width))
 
     def _hard_pass(self, request: Request, proposal: FormulaProposal) -> bool:
         return all(h.evaluate(request, proposal).passed for h in self.formula_heuristics if h.is_hard(request))
@@ -221,7 +233,7 @@ class HierarchicalSearch:
                 node_id = f"{formula_node.node_id}/s{k}"
                 k += 1
                 results = [h.evaluate(request, item.structure) for h in self.structure_heuristics]
-                passed = all(r.passed for r in results if r.name in self._hard_structure_names)
+                passed = all(r.passed for r in results if r.name in self._hard_structure_names(request))
                 node = SearchNode(
                     node_id=node_id, parent=formula_node.node_id, kind="structure", label=proposal.formula,
                     passed=passed, checks=[r.as_dict() for r in results],
@@ -230,13 +242,12 @@ class HierarchicalSearch:
                 tree.add(node, item.structure)
                 if passed:
                     pending.append(node)
-        self._score_energies(tree, pending)
+        self._score_energies(request, tree, pending)
 
-    @property
-    def _hard_structure_names(self) -> set[str]:
-        return {h.name for h in self.structure_heuristics if h.hard}
+    def _hard_structure_names(self, request: Request) -> set[str]:
+        return {h.name for h in self.structure_heuristics if h.is_hard(request)}
 
-    def _score_energies(self, tree: SearchTree, nodes: list[SearchNode]) -> None:
+    def _score_energies(self, request: Request, tree: SearchTree, nodes: list[SearchNode]) -> None:
         """One batched energy-only call for all structures of a formula, then R_lo values.
 
         R_lo = -E_form (eV/atom) + sum over soft checks of ``weight * (score - 1)``; structures
@@ -249,7 +260,7 @@ class HierarchicalSearch:
         energies = self.energy_model.predict_energy_per_atom(structures)
         e_forms = formation_energies_per_atom(structures, self.energy_model, energies_per_atom=energies, on_missing="nan")
         self.timings["energy"] = self.timings.get("energy", 0.0) + time.perf_counter() - t0
-        soft = {h.name: h.weight for h in self.structure_heuristics if not h.hard}
+        soft = {h.name: h.weight for h in self.structure_heuristics if not h.is_hard(request)}
         for node, energy, e_form in zip(nodes, energies, e_forms):
             node.data["energy_per_atom"] = float(energy)
             node.data["e_form_per_atom"] = float(e_form)

@@ -262,17 +262,29 @@ def family_factor(
         if r.get("A") and r_x and all(b):
             r_b = sum(b) / len(b)
             t = tolerance_factor(r["A"], r_b, r_x)
-            # Goldschmidt window, with a mild preference for the cubic-to-orthorhombic middle.
-            f = window(t, 0.80, 1.06, 0.04) * math.exp(-(((t - 0.95) / 0.15) ** 2))
-            return f, [f"tolerance factor {t:.2f}", f"octahedral factor {r_b / r_x:.2f}"]
+            mu = r_b / r_x
+            # Goldschmidt window, with a mild preference for the cubic-to-orthorhombic middle, times
+            # the octahedral-factor window (BX6 octahedra need rB/rX above ~0.41; Li et al. 2008).
+            f = window(t, 0.80, 1.06, 0.04) * math.exp(-(((t - 0.95) / 0.15) ** 2)) * window(mu, 0.41, 0.90, 0.05)
+            return f, [f"tolerance factor {t:.2f}", f"octahedral factor {mu:.2f} (0.41-0.90)"]
+        return 0.7, ["tolerance factor unknown (missing radius)"]
+    if family == "ilmenite":
+        if r.get("A") and r.get("B") and r_x:
+            t = tolerance_factor(r["A"], r["B"], r_x)
+            # both cations octahedral: ABO3 with t below ~0.8 takes the ilmenite, not the perovskite
+            return window(t, 0.68, 0.82, 0.04), [f"tolerance factor {t:.2f} (ilmenite 0.68-0.82)"]
         return 0.7, ["tolerance factor unknown (missing radius)"]
     if family == "pyrochlore":
         if r.get("A") and r.get("B"):
             q = r["A"] / r["B"]
             return window(q, 1.46, 1.78, 0.08), [f"rA/rB {q:.2f} (pyrochlore 1.46-1.78)"]
         return 0.7, ["rA/rB unknown (missing radius)"]
-    if family == "spinel" and r.get("A") and r.get("B") and r_x:
-        return 1.0, [f"rA/rX {r['A'] / r_x:.2f}, rB/rX {r['B'] / r_x:.2f}"]
+    if family in ("spinel", "inverse_spinel") and r.get("A") and r.get("B") and r_x:
+        # radius ratios of the tetrahedral and octahedral holes of the close-packed anions, widened to
+        # the range real spinels span (MgAl2O4 0.42/0.39, CdCr2S4 0.42/0.33)
+        qa, qb = r["A"] / r_x, r["B"] / r_x
+        f = window(qa, 0.22, 0.60, 0.08) * window(qb, 0.30, 0.75, 0.08)
+        return f, [f"rA/rX {qa:.2f} (0.22-0.60), rB/rX {qb:.2f} (0.30-0.75)"]
     if family in ("heusler", "half_heusler"):
         vec = sum(valence_electrons(el) * count for (_, count), (el, _) in zip(sites, species))
         if family == "half_heusler":

@@ -18,7 +18,7 @@ from genms_pmg.formulas.base import FormulaHeuristic, FormulaProposal, Heuristic
 from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES
 from genms_pmg.request import Request
 
-__all__ = ["ChargeNeutral", "ElementConstraints", "FamilyRatio", "Novelty", "ValidFormula", "rank_formulas"]
+__all__ = ["BandGapChemistry", "ChargeNeutral", "ElementConstraints", "FamilyRatio", "Novelty", "ValidFormula", "rank_formulas"]
 
 MAX_ELEMENTS = 10
 _SOURCE_NAMES = {"mp": "Materials Project", "icsd": "ICSD"}
@@ -40,6 +40,11 @@ def _integral(formula: str) -> Composition | None:
     if any(abs(amt - round(amt)) > 1e-3 or amt < 0.5 for amt in comp.values()):
         return None
     return comp
+
+
+def _reduced_formula_or_none(formula: str) -> str | None:
+    comp = _composition(formula)
+    return comp.reduced_formula if comp is not None and len(comp) else None
 
 
 def _counts(comp: Composition) -> list[int]:
@@ -134,7 +139,10 @@ class ElementConstraints(FormulaHeuristic):
         missing = [e for e in request.required_elements if e not in present]
         if missing:
             problems.append(f"missing required {', '.join(missing)}")
-        banned = [e for e in request.excluded_elements if e in present]
+        for group in request.required_any:
+            if not set(group) & present:
+                problems.append(f"none of {' or '.join(group)}")
+        banned = [e for e in request.forbidden_elements() if e in present]
         if banned:
             problems.append(f"contains excluded {', '.join(banned)}")
         if request.anion_classes:
@@ -170,8 +178,8 @@ class Novelty(FormulaHeuristic):
         self._index = known_index
 
     def is_hard(self, request: Request) -> bool:
-        """Hard only when the user asked for novel materials."""
-        return bool(request.novel)
+        """Hard only when the user asked for novel materials or listed formulae to avoid."""
+        return bool(request.novel or request.avoid_formulas)
 
     def _known_index(self) -> Any:
         if self._index is None:
@@ -181,6 +189,9 @@ class Novelty(FormulaHeuristic):
         return self._index
 
     def evaluate(self, request: Request, proposal: FormulaProposal) -> HeuristicResult:
+        avoided = _reduced_formula_or_none(proposal.formula)
+        if avoided is not None and avoided in {_reduced_formula_or_none(f) for f in request.avoid_formulas}:
+            return HeuristicResult(self.name, False, 0.0, f"{avoided} is on the request's list of formulae to avoid")
         sources = tuple(request.novelty_sources) or ("mp", "icsd")
         # Without the index every formula would look novel: a DataUnavailableError stops the search.
         found = self._known_index().sources_of(proposal.formula)
@@ -192,6 +203,42 @@ class Novelty(FormulaHeuristic):
             f"{_SOURCE_NAMES.get(s, s)} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
             for s, ids in found.items())
         return HeuristicResult(self.name, not request.novel, self.KNOWN_SCORE, f"known in {where}")
+
+
+#: Pauling electronegativity difference windows (anion minus cation mean) per band-gap word.
+#: A chemistry proxy, not a band-gap model: ionic oxides and fluorides are wide-gap, sulfides and
+#: nitrides of late metals are semiconductors, all-metal formulas are metals.
+BAND_GAP_WINDOWS = {"metal": (0.0, 0.4), "semiconductor": (0.4, 1.6), "insulator": (1.4, 3.5), "wide_gap": (1.7, 3.5)}
+
+
+class BandGapChemistry(FormulaHeuristic):
+    """Soft: does the formula's ionicity fit the band-gap word (metal, semiconductor, insulator, wide-gap)?
+
+    Scores 1 inside the word's electronegativity-difference window and falls off outside it; passes
+    and scores 1 when the request names no band-gap class.
+    """
+
+    name = "band_gap_chemistry"
+    hard = False
+    weight = 0.5
+
+    def evaluate(self, request: Request, proposal: FormulaProposal) -> HeuristicResult:
+        if request.band_gap is None:
+            return HeuristicResult(self.name, True, 1.0, "no band-gap class requested")
+        comp = _composition(proposal.formula)
+        if comp is None:
+            return HeuristicResult(self.name, True, 0.0, "not a formula")
+        chis = {str(el): el.X for el in comp.elements if isinstance(el, Element) and not math.isnan(el.X)}
+        if len(chis) < 2:
+            return HeuristicResult(self.name, True, 0.5, "electronegativities unknown")
+        anion = max(chis, key=chis.get)
+        others = [comp[el] * chis[el] for el in chis if el != anion]
+        weight = sum(comp[el] for el in chis if el != anion)
+        delta = chis[anion] - sum(others) / weight
+        lo, hi = BAND_GAP_WINDOWS[request.band_gap]
+        score = chem.window(delta, lo, hi, 0.4)
+        return HeuristicResult(self.name, True, score, f"electronegativity difference {delta:.2f} "
+                               f"({'in' if lo <= delta <= hi else 'outside'} {lo}-{hi} for {request.band_gap.replace('_', '-')})")
 
 
 def evaluate_formula(

@@ -167,12 +167,14 @@ class OfflineFormulaProposer(FormulaProposer):
         self, request: Request, *, limit: int = 50, exclude: Collection[str] = ()
     ) -> list[FormulaProposal]:
         """The ``limit`` most likely formulas in order; ``prior`` is likelihood over the best one's."""
+        if request.required_any:
+            return self._any_of_candidates(request, limit=limit, exclude=exclude)
         templates, notes = self._templates(request)
         if not templates:
             return []
         classes = {el for c in request.anion_classes for el in ANION_CLASSES.get(c, ((), 0))[0]}
-        rules = _Rules(frozenset(request.excluded_elements), frozenset(request.required_elements), frozenset(classes))
-        excluded = {f for f in (chem.reduced_formula(x) for x in exclude) if f}
+        rules = _Rules(frozenset(request.forbidden_elements()), frozenset(request.required_elements), frozenset(classes))
+        excluded = {f for f in (chem.reduced_formula(x) for x in [*exclude, *request.avoid_formulas]) if f}
         alloys = any(t.family and get_family(t.family).intermetallic for t in templates) or bool(request.metallic)
         family = templates[0].family if request.family else None
         keep = 4 * limit + 40
@@ -204,6 +206,25 @@ class OfflineFormulaProposer(FormulaProposer):
         for p in out:
             p.prior = math.exp(p.prior - best)
         return out
+
+    def _any_of_candidates(self, request: Request, *, limit: int, exclude: Collection[str]) -> list[FormulaProposal]:
+        """'Li or Na': one search per choice (each required in turn), merged by likelihood.
+
+        Priors are relative within each choice, so the best formula of every choice has prior 1
+        and the choices interleave.
+        """
+        from dataclasses import replace
+
+        merged: dict[str, FormulaProposal] = {}
+        for choice in product(*request.required_any):
+            if set(choice) & set(request.forbidden_elements()):
+                continue
+            variant = replace(request, required_any=[],
+                              required_elements=list(dict.fromkeys([*request.required_elements, *choice])))
+            for p in self.candidates(variant, limit=limit, exclude=exclude):
+                if p.formula not in merged or merged[p.formula].prior < p.prior:
+                    merged[p.formula] = p
+        return sorted(merged.values(), key=lambda p: (-p.prior, p.formula))[:limit]
 
     # -- templates and anions --------------------------------------------------------------------
     def _templates(self, request: Request) -> tuple[list[_Template], list[str]]:
@@ -260,9 +281,9 @@ class OfflineFormulaProposer(FormulaProposer):
             defaults = required or GENERIC_ANIONS
         default_pairs = [(el, chem.anion_oxidation_state(el)) for el in defaults]
         if len(sites) == 1:
-            return [(pair,) for pair in _fit_anions(asked or default_pairs, sites[0], request.excluded_elements)]
+            return [(pair,) for pair in _fit_anions(asked or default_pairs, sites[0], request.forbidden_elements())]
         options = [_fit_anions(asked + default_pairs + [(el, chem.anion_oxidation_state(el)) for el in site.elements or ()],
-                               site, request.excluded_elements) for site in sites]
+                               site, request.forbidden_elements()) for site in sites]
         wanted = {el for el, _ in asked}
         return [choice for choice in product(*options)
                 if len({el for el, _ in choice}) == len(choice) and (not wanted or wanted & {el for el, _ in choice})]

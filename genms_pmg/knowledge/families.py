@@ -28,6 +28,8 @@ ANION_CLASSES: dict[str, tuple[tuple[str, ...], int]] = {
     "chalcogenide": (("S", "Se", "Te"), -2),
     "nitride": (("N",), -3),
     "phosphide": (("P",), -3),
+    "arsenide": (("As",), -3),
+    "antimonide": (("Sb",), -3),
     "carbide": (("C",), -4),
     "hydride": (("H",), -1),
 }

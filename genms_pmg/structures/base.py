@@ -63,6 +63,10 @@ class StructureHeuristic(ABC):
     hard: ClassVar[bool] = True
     weight: ClassVar[float] = 1.0
 
+    def is_hard(self, request: Request) -> bool:
+        """Whether a failure removes the structure for this request (default: the class's ``hard``)."""
+        return bool(self.hard)
+
     @abstractmethod
     def evaluate(self, request: Request, structure: Structure) -> HeuristicResult:
         """Judge ``structure`` for ``request``."""

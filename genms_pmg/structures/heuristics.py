@@ -130,3 +130,39 @@ def energy_is_sane(e_per_atom: float, e_form_per_atom: float | None) -> bool:
     except (TypeError, ValueError):
         return False
     return math.isfinite(ef) and abs(ef) <= MAX_ABS_FORMATION_ENERGY
+
+
+class RequestedSymmetry(StructureHeuristic):
+    """The structure's space group or crystal system is the one the request names.
+
+    Hard only when the request names a space group or crystal system; otherwise it passes and
+    scores 1. spglib's symprec of 0.1 Å forgives the small distortions of unrelaxed samples.
+    """
+
+    name: ClassVar[str] = "symmetry"
+    hard: ClassVar[bool] = False
+    weight: ClassVar[float] = 1.0
+
+    def __init__(self, *, symprec: float = 0.1) -> None:
+        self.symprec = symprec
+
+    def is_hard(self, request: Request) -> bool:
+        return request.space_group is not None or request.crystal_system is not None
+
+    def evaluate(self, request: Request, structure: Structure) -> HeuristicResult:
+        if not self.is_hard(request):
+            return HeuristicResult(self.name, True, 1.0, "no symmetry requested")
+        from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+        try:
+            analyzer = SpacegroupAnalyzer(structure, symprec=self.symprec)
+            number, symbol, system = analyzer.get_space_group_number(), analyzer.get_space_group_symbol(), \
+                analyzer.get_crystal_system()
+        except Exception as exc:  # noqa: BLE001 - spglib fails on degenerate cells
+            return HeuristicResult(self.name, False, 0.0, f"spglib found no space group: {exc}")
+        found = f"{symbol} (No. {number}, {system})"
+        if request.space_group is not None and number != request.space_group:
+            return HeuristicResult(self.name, False, 0.0, f"space group {found}, not No. {request.space_group}")
+        if request.crystal_system is not None and system != request.crystal_system:
+            return HeuristicResult(self.name, False, 0.0, f"{found} is not {request.crystal_system}")
+        return HeuristicResult(self.name, True, 1.0, f"space group {found} as requested")
