@@ -378,7 +378,7 @@ def _read_avoid(path: Path | None) -> list[str]:
     """Reduced formulae from a --avoid file (one per line, '#' comments); one-line errors."""
     if path is None:
         return []
-    from pymatgen.core import Composition
+    from pymatgen.core import Composition, Element
 
     try:
         lines = path.read_text().splitlines()
@@ -390,7 +390,10 @@ def _read_avoid(path: Path | None) -> list[str]:
         if not token:
             continue
         try:
-            out.append(Composition(token).reduced_formula)
+            comp = Composition(token)
+            if not comp or not all(isinstance(el, Element) for el in comp.elements):
+                raise ValueError(token)
+            out.append(comp.reduced_formula)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise UsageError(f"--avoid {path} line {number}: {token!r} is not a formula; write one formula per line, e.g. CaTiO3") from None
     return out
@@ -446,16 +449,19 @@ def _cmd_propose(args: argparse.Namespace) -> int:
 
 
 def _cmd_known(args: argparse.Namespace) -> int:
-    from pymatgen.core import Composition
+    from pymatgen.core import Composition, Element
 
     from genms_pmg.data.known import KnownFormulaIndex
 
     formulas = []
     for token in args.formula:
         try:
-            formulas.append(Composition(token).reduced_formula)
+            comp = Composition(token)
+            if not comp or not all(isinstance(el, Element) for el in comp.elements):
+                raise ValueError(token)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise UsageError(f"{token!r} is not a chemical formula; write it like CaTiO3 or Ba2MgWO6") from None
+        formulas.append(comp.reduced_formula)
     index = KnownFormulaIndex.default()
     names = {"mp": "Materials Project (matbench mp_e_form)", "icsd": "ICSD (OQMD-ICSD structures)"}
     rows = [{"formula": f, "known": bool(found := {s: ids for s, ids in index.sources_of(f).items() if ids}),

@@ -328,7 +328,7 @@ def _read_like(scan: _Scan, req: Request) -> None:
         formula = _formula(token)
         if formula is None and not (m["mineral"] and token[:1].isalpha()):
             continue
-        req.like = formula or token.lower()
+        req.like = token if formula else token.lower()
         scan.take(*m.span())
         return
 
@@ -417,7 +417,11 @@ def parse(text: str) -> Request:
             if m["x"] in _TEMPLATE_ANIONS:
                 req.anion_classes.append(_TEMPLATE_ANIONS[m["x"]])
     pattern, names = _family_lookup()
-    families += [(_family_key(m.group(0), names), m.span()) for m in scan.find(pattern)]
+    for m in scan.find(pattern):
+        families.append((_family_key(m.group(0), names), m.span()))
+        named = re.split(r"[\s-]+", m.group(0))[0]  # 'CuFeO2-type', 'the K2NaAlF6 structure'
+        if req.like is None and _formula(named):
+            req.like = named
     keys = _unique([k for k, _ in families])
     if set(keys) == {"double_perovskite", "elpasolite"}:
         keys = ["elpasolite"]  # an elpasolite is a halide double perovskite: keep the specific one
@@ -425,8 +429,8 @@ def parse(text: str) -> Request:
         raise _fail(f"the request names several crystal families ({', '.join(keys)}); ask for one at a time")
     req.family = keys[0] if keys else None
     _read_like(scan, req)
-    if req.family is None and req.like:
-        req.family = next((c.key for c in FAMILIES.values() if req.like in c.examples), None)
+    if req.family is None and req.like and (like := _formula(req.like)):
+        req.family = next((c.key for c in FAMILIES.values() if like in {_formula(e) for e in c.examples}), None)
 
     gaps = scan.find(_GAP_WORDS)
     kinds = _unique(["wide_gap" if g["wide"] else "semiconductor" if g["semi"] else "insulator" for g in gaps])

@@ -120,3 +120,54 @@ def test_usage_error_in_process_returns_2(capsys):
 def test_unknown_plugin_is_a_usage_error(tmp_path):
     line = _one_line_error(genms("generate", "a spinel oxide", "--generator", "nope", "--out", str(tmp_path / "o")))
     assert "nope" in line and "templates" in line
+
+
+def test_propose_json_gives_ranked_formulae_with_scores_and_reasons(capsys):
+    text = "a stable pyrochlore oxide that is not in Materials Project"
+    assert main(["propose", text, "-n", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    formulas = out["formulas"]
+    assert out["request"]["family"] == "pyrochlore" and out["request"]["novel"] is True
+    assert len(formulas) >= 15 and all(f["passed"] for f in formulas)
+    scores = [f["score"] for f in formulas]
+    assert scores == sorted(scores, reverse=True)
+    first = formulas[0]
+    assert any("rA/rB" in r for r in first["reasons"])  # the proposer's reason
+    assert any(r.startswith("novelty: not in Materials Project") for r in first["reasons"])
+    assert {c["name"] for c in first["checks"]} >= {"charge_neutral", "family_ratio", "novelty"}
+    # the same seed gives the same list
+    assert main(["propose", text, "-n", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["formulas"] == formulas
+
+
+def test_propose_all_lists_rejected_formulae_with_why(capsys):
+    assert main(["propose", "a spinel oxide containing Mg", "-n", "10", "--all"]) == 0
+    assert "score" in capsys.readouterr().out
+
+
+def test_known_says_where_a_formula_is_found(capsys):
+    assert main(["known", "CaTiO3", "LiZnSbO9", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["formula"] == "CaTiO3" and rows[0]["known"] and set(rows[0]["sources"]) == {"mp", "icsd"}
+    assert rows[1] == {"formula": "LiZnSbO9", "known": False, "sources": {}}
+    assert main(["known", "Ba2MgWO6"]) == 0
+    assert "known in Materials Project" in capsys.readouterr().out
+
+
+def test_known_and_avoid_give_one_line_errors(tmp_path):
+    assert "is not a chemical formula" in _one_line_error(genms("known", "Qq2O"))
+    bad = tmp_path / "avoid.txt"
+    bad.write_text("CaTiO3\nnot a formula\n")
+    line = _one_line_error(genms("propose", "a perovskite oxide", "--avoid", str(bad)))
+    assert "line 2" in line
+    assert "cannot read --avoid" in _one_line_error(genms("propose", "a perovskite oxide", "--avoid", str(tmp_path / "none.txt")))
+
+
+def test_avoid_file_keeps_listed_formulae_out(tmp_path, capsys):
+    avoid = tmp_path / "mine.txt"
+    avoid.write_text("# my compounds\nMgTiO3\nZnTiO3  # already made\n")
+    assert main(["propose", "an ilmenite oxide containing Ti", "-n", "10", "--json", "--avoid", str(avoid)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["request"]["avoid_formulas"] == ["MgTiO3", "TiZnO3"]  # pymatgen reduced formulae
+    got = {f["formula"] for f in out["formulas"]}
+    assert got and not got & {"MgTiO3", "ZnTiO3", "TiZnO3"}
