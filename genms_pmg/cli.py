@@ -435,10 +435,12 @@ def _cmd_propose(args: argparse.Namespace) -> int:
     if not shown:
         print(f"no formula passed every hard check ({len(ranked)} proposed); rerun with --all to see why")
         return 0
-    width = max(len(r.formula) for r in shown)
+    from genms_pmg.formulas.base import display_formula
+
+    width = max(len(display_formula(r.formula)) for r in shown)
     for i, r in enumerate(shown, 1):
         mark = "" if r.passed else "  REJECTED"
-        print(f"{i:3d}  {r.formula:<{width}}  score {r.value:7.3f}{mark}")
+        print(f"{i:3d}  {display_formula(r.formula):<{width}}  score {r.value:7.3f}{mark}")
         failed = [c for c in r.checks if not c["passed"]]
         for line in (r.proposal.get("reasons", [])[:2] + [f"{c['name']}: {c['reason']}" for c in failed]):
             print(f"     {'':<{width}}  - {line}")

@@ -125,18 +125,21 @@ class OfflineFormulaProposer(FormulaProposer):
         temperature: scale of the Gumbel noise on log-likelihood (0 gives the plain top-n).
         pool_factor: size of the candidate pool per requested formula.
         greedy_fraction: share of ``n`` (rounded up) taken in likelihood order before drawing.
+        substitution_weight: weight of the ion-substitution likelihood from the family's known
+            members (0 switches it off).
     """
 
     name = "offline"
 
     def __init__(
         self, *, known_index: Any = None, temperature: float = 1.0, pool_factor: int = 4,
-        greedy_fraction: float = 0.5,
+        greedy_fraction: float = 0.5, substitution_weight: float = 1.0,
     ) -> None:
         self._known_index = known_index
         self.temperature = temperature
         self.pool_factor = pool_factor
         self.greedy_fraction = greedy_fraction
+        self.substitution_weight = substitution_weight
 
     # -- public -----------------------------------------------------------------------------
     def propose(
@@ -183,6 +186,8 @@ class OfflineFormulaProposer(FormulaProposer):
             scored = [(logl, tuple((sp.symbol, site.count) for site, sp in combo), combo, extra)
                       for template in templates for anions in self._anions(request, template)
                       for logl, combo, extra in self._combine(template, anions, rules, top)]
+            if family is not None and self.substitution_weight > 0:
+                scored = self._with_substitution(family, scored)
             scored.sort(key=lambda item: (-item[0], item[1]))
             out: list[FormulaProposal] = []
             seen: set[str] = set()
@@ -353,6 +358,31 @@ class OfflineFormulaProposer(FormulaProposer):
 
         yield from rec(0, [], 0, template.prior)
 
+    def _with_substitution(self, family: str, scored: list) -> list:
+        """Add ``substitution_weight * log(P / P_best)`` to each log-likelihood, where P is the
+        data-mined probability (pymatgen's SubstitutionProbability, Hautier et al. 2011) that the
+        candidate arises from a well-known member of the family by substituting ions site by site.
+
+        Why: family members are made by swapping ions of known members; candidates one likely swap
+        away from a real compound rank above chemically legal but unprecedented fillings.
+        """
+        members = () if get_family(family).intermetallic else _family_members(family)
+        if not members:
+            return scored
+        probs = []
+        for _, _, combo, _ in scored:
+            target = [(site.role, site.count, sp.symbol, sp.ox) for site, sp in combo]
+            probs.append(_substitution_probability(target, members))
+        best = max((p for p, _ in probs), default=0.0)
+        if best <= 0:
+            return scored
+        out = []
+        for (logl, key, combo, extra), (prob, source) in zip(scored, probs):
+            term = self.substitution_weight * math.log(max(prob, best * 1e-4) / best)
+            note = [f"ion substitution of {source} (p={prob:.2g})"] if source else []
+            out.append((logl + term, key, combo, [*extra, *note]))
+        return out
+
     def _novel_ok(self, request: Request, formula: str) -> bool:
         if not request.novel:
             return True
@@ -441,3 +471,52 @@ def _reasons(combo, extra: list[str], notes: list[str], *, family: str | None) -
             src = "" if sp.tabulated else " (ICSD share)"
             reasons.append(f"P({_ion(sp.symbol, sp.ox)}|{_ion(anion.symbol, anion.ox)})={sp.pp:.2f}{src}")
     return reasons + notes
+
+
+@lru_cache(maxsize=1)
+def _substitution_table():
+    from pymatgen.analysis.structure_prediction.substitution_probability import SubstitutionProbability
+
+    return SubstitutionProbability()
+
+
+@lru_cache(maxsize=None)
+def _family_members(family: str) -> tuple[tuple[str, tuple[tuple[int, str, int], ...]], ...]:
+    """The card's examples as (formula, ((count, element, oxidation state), ...)) with one element
+    per site (examples that put one element on two sites, such as Fe3O4, are skipped)."""
+    from pymatgen.core import Composition
+
+    out = []
+    for example in get_family(family).examples:
+        comp = Composition(example)
+        guesses = comp.oxi_state_guesses(max_sites=-50)
+        if not guesses:
+            continue
+        counts = comp.reduced_composition.get_el_amt_dict()
+        out.append((example, tuple((int(round(counts[el])), el, int(round(ox))) for el, ox in guesses[0].items())))
+    return tuple(out)
+
+
+def _substitution_probability(target: list[tuple[str, int, str, int]], members) -> tuple[float, str]:
+    """Best P(target | member) over members and count-consistent site assignments, with a reason."""
+    from pymatgen.core import Species
+
+    table = _substitution_table()
+    best, source = 0.0, ""
+    for formula, species in members:
+        if len(species) != len(target):
+            continue
+        for perm in permutations(species):
+            if any(c != t[1] for (c, _, _), t in zip(perm, target)):
+                continue
+            if any((ox > 0) != (t[3] > 0) for (_, _, ox), t in zip(perm, target)):
+                continue
+            try:
+                p = table.cond_prob_list([Species(t[2], t[3]) for t in target], [Species(el, ox) for _, el, ox in perm])
+            except (KeyError, ValueError, ZeroDivisionError):  # a species the mined table never saw
+                continue
+            if p > best:
+                swaps = [f"{el}{ox:+d}->{t[2]}{t[3]:+d}".replace("+1", "+").replace("-1", "-")
+                         for (_, el, ox), t in zip(perm, target) if el != t[2]]
+                best, source = p, f"{formula}" + (f" ({', '.join(swaps)})" if swaps else " (itself)")
+    return best, source
