@@ -43,6 +43,18 @@ def derive_seed(seed: int, *parts: object) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def _accepts(function: Callable, keyword: str) -> bool:
+    """Whether a plugin's method takes ``keyword`` (optional hints such as space_group are only
+    passed to generators that understand them, so older third-party plugins keep working)."""
+    import inspect
+
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return keyword in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def collect_proposals(
     proposers: Sequence[FormulaProposer], request: Request, *, n: int, seed: int,
     passes: Callable[[FormulaProposal], bool], enough: int, attempts: int = 3,
@@ -224,9 +236,10 @@ class HierarchicalSearch:
         k = 0
         for generator in self.generators:
             t0 = time.perf_counter()
+            hints = {"space_group": request.space_group} if request.space_group and _accepts(generator.generate, "space_group") else {}
             generated = generator.generate(
                 composition, n=self.config.structures, seed=derive_seed(seed, proposal.formula, generator.name),
-                family=request.family or proposal.family, max_atoms=request.max_atoms,
+                family=request.family or proposal.family, max_atoms=request.max_atoms, **hints,
             )
             self.timings["generate"] = self.timings.get("generate", 0.0) + time.perf_counter() - t0
             for item in generated:

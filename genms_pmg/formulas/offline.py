@@ -22,7 +22,7 @@ import numpy as np
 from genms_pmg.errors import UsageError
 from genms_pmg.formulas import chemistry as chem
 from genms_pmg.formulas.base import FormulaProposal, FormulaProposer
-from genms_pmg.knowledge.families import ANION_CLASSES, FamilyCard, SiteSpec, get_family
+from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES, FamilyCard, SiteSpec, get_family
 from genms_pmg.request import Request
 
 #: Exponent on ICSD species popularity (0 ignores how common an element is).
@@ -32,6 +32,8 @@ SITE_BEAM = 36
 #: Log-penalty when the Shannon table lacks the site's coordination for a species.
 NO_CN_PENALTY = math.log(0.6)
 GENERIC_ANIONS = ("O", "F", "Cl", "S", "N")
+#: Log-prior of a generic template when the request names a space group some family takes.
+SPACE_GROUP_GENERIC_LOGP = math.log(0.2)
 #: Log-prior per extra cation kind in a generic template (simpler formulas first).
 EXTRA_SITE_LOGP = math.log(0.5)
 _ANION_LIKE = frozenset(el for els, _ in ANION_CLASSES.values() for el in els) | {"As"}
@@ -259,6 +261,15 @@ class OfflineFormulaProposer(FormulaProposer):
                 shapes = GENERIC_METALLIC if metallic else GENERIC_IONIC
                 make = _metal_template if metallic else _ionic_template
                 templates = [make(s) for s in shapes]
+            if request.space_group and not request.atom_ratio:
+                # families that take the asked-for space group come first (221: perovskite, CsCl, ...)
+                cards = [c for c in FAMILIES.values()
+                         if request.space_group in c.space_groups and c.intermetallic == metallic]
+                if cards:
+                    notes.append(f"families in space group {request.space_group}: "
+                                 + ", ".join(c.key for c in cards))
+                    templates = [_card_template(c) for c in cards] + [
+                        _Template(t.family, t.sites, t.prior + SPACE_GROUP_GENERIC_LOGP) for t in templates]
         if max_atoms is not None:
             templates = [t for t in templates if sum(s.count for s in t.sites) <= max_atoms]
         return templates, notes

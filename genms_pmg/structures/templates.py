@@ -258,8 +258,10 @@ class TemplateGenerator(CrystalGenerator):
         return out
 
     def generate(self, composition: Composition, *, n: int, seed: int = 0, family: str | None = None,
-                 max_atoms: int | None = None) -> list[GeneratedStructure]:
+                 max_atoms: int | None = None, space_group: int | None = None) -> list[GeneratedStructure]:
         """Up to ``n`` distinct substituted structures, best-ranked templates first.
+
+        ``space_group`` (a number the request asked for) puts templates of that space group first.
 
         Returns an empty list when no reference shares the target's anonymous formula or none fits
         in ``max_atoms`` (default ``self.max_atoms``). The same seed always gives the same output;
@@ -276,7 +278,7 @@ class TemplateGenerator(CrystalGenerator):
         formula = comp.reduced_formula
         matcher, results = StructureMatcher(), []
         for tmpl, mapping, info in self._attempts(self.templates(comp, max_atoms=limit), target, formula,
-                                                  card, np.random.default_rng(seed), n):
+                                                  card, np.random.default_rng(seed), n, space_group):
             structure = self._realise(tmpl, mapping, limit, info)
             if structure is None or structure.composition.reduced_formula != formula:
                 continue
@@ -291,13 +293,14 @@ class TemplateGenerator(CrystalGenerator):
         return results
 
     def _attempts(self, templates: list[Template], target: dict[str, float], formula: str,
-                  card: FamilyCard | None, rng: np.random.Generator, n: int) -> Iterator[tuple]:
+                  card: FamilyCard | None, rng: np.random.Generator, n: int,
+                  space_group: int | None = None) -> Iterator[tuple]:
         """Yield (template, mapping, info) in rank order: one per prototype, then alternatives.
 
         Templates are grouped by :func:`prototype_key`. Each group is represented by its member
         closest in chemistry to the target (cheap electronegativity + radius mismatch, plus its OQMD
         energy above hull clipped to [0, 0.5]), because substituting similar ions distorts the least.
-        Groups sort by: family prototype first, then family space group, then
+        Groups sort by: the requested space group first, then family prototype, then family space group, then
         ``mismatch - 0.15 ln(1 + #OQMD members) + 0.005 * primitive atoms`` (common, small
         prototypes win near-ties) minus 0.4 when OQMD has the target itself on its hull in that
         prototype, then the seeded jitter. (An off-hull entry of the target is no evidence against
@@ -329,7 +332,8 @@ class TemplateGenerator(CrystalGenerator):
                 score -= 0.4  # the target itself is on the OQMD hull in this prototype
             fam = key in card_keys
             sg = card is not None and tmpl.spacegroup in card.space_groups
-            ranked.append(((not fam, not sg, round(score, 9), jit), fam, score, members))
+            asked = space_group is None or tmpl.spacegroup == space_group
+            ranked.append(((not asked, not fam, not sg, round(score, 9), jit), fam, score, members))
         ranked.sort(key=lambda r: r[0])
         budget = max(3 * n, n + 10)
         tried: set[tuple] = set()
