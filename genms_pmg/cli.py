@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Print the parsed Request as JSON, including the words that were ignored.")
     parse.add_argument("request")
     parse.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
+    parse.add_argument("--cards", type=_positive_int, metavar="K", default=None,
+                       help="also show the K family cards retrieval hands to the proposers, with why")
 
     prop = sub.add_parser(
         "propose", help="propose and rank formulae for a request (pi_hi and R_hi, no structures)",
@@ -409,7 +411,13 @@ def _parsed(args: argparse.Namespace):
 
 def _cmd_parse(args: argparse.Namespace) -> int:
     request = _parsed(args)
-    print(json.dumps({k: v for k, v in request.as_dict().items() if not k.startswith("@")}, indent=1))
+    payload = {k: v for k, v in request.as_dict().items() if not k.startswith("@")}
+    if args.cards:
+        from genms_pmg.knowledge.retrieval import retrieve_cards
+
+        payload["retrieved_cards"] = [{"family": r.card.key, "score": r.score, "how": r.how}
+                                      for r in retrieve_cards(request, k=args.cards)]
+    print(json.dumps(payload, indent=1))
     return 0
 
 

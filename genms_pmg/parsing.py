@@ -35,7 +35,7 @@ include having has have compound compounds material materials crystal crystals s
 please give me generate find i want would like need looking look search show make propose predict
 suggest design list get some any one ones can could you we us our my should must will also very
 just let lets all each candidate candidates system systems phase phases family type kind not no
-both either neither than more such there here so do does
+both either neither than more such there here so do does mineral minerals
 """.split())
 _EXAMPLE = "e.g. 'a stable spinel oxide containing Mg'"
 
@@ -324,13 +324,35 @@ def _read_symmetry(scan: _Scan, req: Request) -> None:
 def _read_like(scan: _Scan, req: Request) -> None:
     """'like K2NaAlF6', 'the structure of CaTiO3', 'like the mineral halite', 'NaCl-type'."""
     for m in list(_LIKE.finditer(scan.masked())):
+        if not scan.is_free(*m.span()):
+            continue  # the phrase jumps over words another rule used ('like the mineral halite with')
         token = m["x"] or m["y"]
         formula = _formula(token)
-        if formula is None and not (m["mineral"] and token[:1].isalpha()):
+        if formula is None and not (m["mineral"] and token[:1].isalpha()) and token.lower() not in _minerals():
             continue
         req.like = token if formula else token.lower()
         scan.take(*m.span())
         return
+
+
+@lru_cache(maxsize=1)
+def _minerals() -> dict:
+    from genms_pmg.knowledge.minerals import MINERALS
+
+    return MINERALS
+
+
+def _family_of_like(like: str) -> str | None:
+    """The card a 'like X' names: X is a card example or a mineral of a card, or the OQMD-ICSD
+    ground state of formula X has a card's prototype label (knowledge.lookup, no embeddings)."""
+    from genms_pmg.knowledge.lookup import OQMD_GROUND, evidence_for
+
+    evidence = evidence_for(like)
+    strong = sorted(((ev.strength, key) for key, ev in evidence.items() if ev.strength >= OQMD_GROUND),
+                    key=lambda item: (-item[0], list(FAMILIES).index(item[1])))
+    if not strong or (len(strong) > 1 and strong[0][0] == strong[1][0]):
+        return None  # nothing solid, or two cards equally likely: leave it to the user
+    return strong[0][1]
 
 
 def _read_avoided_formulas(scan: _Scan, req: Request) -> None:
@@ -429,8 +451,8 @@ def parse(text: str) -> Request:
         raise _fail(f"the request names several crystal families ({', '.join(keys)}); ask for one at a time")
     req.family = keys[0] if keys else None
     _read_like(scan, req)
-    if req.family is None and req.like and (like := _formula(req.like)):
-        req.family = next((c.key for c in FAMILIES.values() if like in {_formula(e) for e in c.examples}), None)
+    if req.family is None and req.like:
+        req.family = _family_of_like(req.like)
 
     gaps = scan.find(_GAP_WORDS)
     kinds = _unique(["wide_gap" if g["wide"] else "semiconductor" if g["semi"] else "insulator" for g in gaps])

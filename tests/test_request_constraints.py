@@ -164,3 +164,24 @@ def test_offline_proposals_meet_the_prompt_set_targets():
     assert total >= 300
     assert ok / total >= 0.95, (ok, total)
     assert novel_ok / novel_total >= 0.90, (novel_ok, novel_total)
+
+
+@pytest.mark.parametrize(("text", "family", "like"), [
+    ("something like the mineral halite with Li", "rocksalt", None),  # halite is an alias: family directly
+    ("something like Mg2SiO4 but with Fe", "olivine", "Mg2SiO4"),      # OQMD-ICSD prototype of Mg2SiO4
+    ("an oxide like the mineral zircon", None, "zircon"),              # no zircon card: kept, no family
+])
+def test_like_a_mineral_or_a_known_compound(text, family, like):
+    r = parse(text)
+    assert (r.family, r.like) == (family, like)
+    assert "mineral" not in r.ignored
+
+
+def test_parse_cards_shows_the_retrieved_context(capsys):
+    from genms_pmg.cli import main
+
+    assert main(["parse", "an AB2O4 oxide with Mg on tetrahedral sites", "--cards", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    cards = out["retrieved_cards"]
+    assert [c["family"] for c in cards][0] == "spinel" and len(cards) == 3
+    assert cards[0]["how"] == "parsed family" and all(0 < c["score"] <= 1 for c in cards)
