@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from genms_pmg.errors import GenMSError, UsageError
+from genms_pmg.errors import GenMSError, GenMSWarning, UsageError
 
 RESULTS_NAME = "results.json"
 CHECKPOINT_NAME = ".genms-search-state.json"
@@ -23,6 +23,7 @@ CHECKPOINT_NAME = ".genms-search-state.json"
 EXAMPLES = """examples:
   genms generate "a stable spinel oxide containing Mg" -n 3 --out results/ --seed 0
   genms generate "a cubic perovskite fluoride" --formulas 20 --structures 8 --width 6 --json
+  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 genms generate "a spinel oxide containing Mg" --proposer llm --llm-model NAME
   genms parse "a lead-free halide double perovskite"
   genms propose "a stable pyrochlore oxide that is not in Materials Project" -n 20 --json
   genms known CaTiO3 Ba2MgWO6
@@ -72,7 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--formulas", metavar="H", type=_positive_int, default=10, help="formulae proposed, H (default 10)")
     gen.add_argument("--structures", metavar="L", type=_positive_int, default=4, help="structures per formula and generator, L (default 4)")
     gen.add_argument("--width", metavar="W", type=_positive_int, default=5, help="formulae expanded into structures, W (default 5)")
-    gen.add_argument("--proposer", default="offline", help="formula proposer plugin (default offline)")
+    gen.add_argument("--proposer", default="offline",
+                     help="formula proposer plugin (default offline; llm asks an OpenAI-compatible LLM)")
+    gen.add_argument("--llm-model", metavar="NAME", default=None,
+                     help="model for --proposer llm and --llm-rank (default: $GENMS_LLM_MODEL); the endpoint is "
+                     "$OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1), the key $OPENAI_API_KEY (optional for "
+                     "local servers); an unreachable endpoint falls back to offline proposals with a warning")
+    gen.add_argument("--llm-rank", action="store_true",
+                     help="also let the LLM score 0-10 how well each formula fits the request (soft R_hi)")
     gen.add_argument("--generator", action="append", dest="generators", metavar="NAME",
                      help="structure generator plugin; repeat for several (default: templates)")
     gen.add_argument("--energy-model", default="chgnet", help="energy model plugin (default chgnet)")
@@ -284,18 +292,30 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.out is not None:
         _prepare_out(args.out, force=args.force, resume=args.resume)
     request = _parsed(args)  # fail fast on bad text, before any model loads
+    if args.llm_model is not None and args.proposer != "llm" and not args.llm_rank:
+        raise UsageError("--llm-model is used only with --proposer llm or --llm-rank; add one of them")
+    if args.proposer == "llm" or args.llm_rank:
+        from genms_pmg.formulas.llm import LLMSettings
+
+        LLMSettings.from_env(model=args.llm_model)  # a missing model or endpoint is a one-line error now
     from genms_pmg.generator import LanguageStructureGenerator
 
     generator = LanguageStructureGenerator(
         seed=args.seed, proposer=args.proposer, generators=args.generators, energy_model=args.energy_model,
         formulas=args.formulas, structures=args.structures, width=args.width, progress=not args.no_progress,
+        llm_model=args.llm_model, llm_rank=args.llm_rank,
     )
     checkpoint = args.out / CHECKPOINT_NAME if args.out is not None else None
     if checkpoint is not None and not args.resume and checkpoint.exists():
         checkpoint.unlink()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = generator.search(request, args.n, checkpoint=checkpoint)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")  # other libraries' noise; GenMS's own warnings are shown
+        warnings.simplefilter("always", GenMSWarning)
+        try:
+            result = generator.search(request, args.n, checkpoint=checkpoint)
+        finally:
+            for warning in caught:
+                print(f"genms: warning: {warning.message}", file=sys.stderr)
     files: list[str] = []
     if args.out is not None:
         if args.force:

@@ -29,3 +29,10 @@ class PluginError(GenMSError, RuntimeError):
     """A plugin could not be found, loaded or validated."""
 
     exit_code = 2
+
+
+class GenMSWarning(UserWarning):
+    """Something the user should know that did not stop the run (e.g. an LLM fell back to offline).
+
+    ``genms generate`` prints these as ``genms: warning: ...`` lines and hides other libraries' warnings.
+    """

@@ -102,6 +102,9 @@ class LanguageStructureGenerator(StructureGenerator):
         structures: L, structures per formula and generator.
         width: W, formulae expanded into structures.
         progress: show progress bars.
+        llm_model: model for the LLM path (``proposer="llm"``, ``llm_rank``); None reads
+            ``GENMS_LLM_MODEL``. The endpoint comes from ``OPENAI_BASE_URL`` (see ``formulas.llm``).
+        llm_rank: add the opt-in LLM ranking heuristic (``llm_rank``) to R_hi.
     """
 
     DEFAULT_GENERATORS: tuple[str, ...] = ("diffusion", "templates")
@@ -117,7 +120,12 @@ class LanguageStructureGenerator(StructureGenerator):
         structures: int = 4,
         width: int = 5,
         progress: bool = True,
+        llm_model: str | None = None,
+        llm_rank: bool = False,
     ) -> None:
+        if llm_model is not None and proposer != "llm" and not llm_rank:
+            raise UsageError("llm_model is used only by proposer='llm' or llm_rank=True; add one of them "
+                             "(CLI: --proposer llm or --llm-rank)")
         self.seed = seed
         self.proposer = proposer
         self.generators = list(generators) if generators is not None else list(self.DEFAULT_GENERATORS)
@@ -126,15 +134,21 @@ class LanguageStructureGenerator(StructureGenerator):
         self.structures = structures
         self.width = width
         self.progress = progress
+        self.llm_model = llm_model
+        self.llm_rank = llm_rank
         self._search: HierarchicalSearch | None = None
 
     def _build_search(self) -> HierarchicalSearch:
         if self._search is None:
             config = SearchConfig(formulas=self.formulas, structures=self.structures, width=self.width)
             config.validate()
+            proposer_options = {"model": self.llm_model} if self.proposer == "llm" else {}
+            formula_heuristics = plugins.create_all("formula_heuristics")  # opt-in ones (llm_rank) are left out
+            if self.llm_rank:
+                formula_heuristics["llm_rank"] = plugins.create("formula_heuristics", "llm_rank", model=self.llm_model)
             self._search = HierarchicalSearch(
-                proposers=[plugins.create("proposers", self.proposer)],
-                formula_heuristics=list(plugins.create_all("formula_heuristics").values()),
+                proposers=[plugins.create("proposers", self.proposer, **proposer_options)],
+                formula_heuristics=list(formula_heuristics.values()),
                 generators=[plugins.create("structure_generators", name) for name in self.generators],
                 structure_heuristics=list(plugins.create_all("structure_heuristics").values()),
                 energy_model=plugins.create("energy_models", self.energy_model),

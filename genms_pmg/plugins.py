@@ -174,10 +174,12 @@ def create(group: str, name: str, **options: Any) -> Any:
         raise PluginError(f"plugin {name!r} in genms.{group} rejected its options {sorted(options)}: {err}") from err
 
 
-def create_all(group: str, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+def create_all(group: str, *, exclude: tuple[str, ...] = (), include: tuple[str, ...] = ()) -> dict[str, Any]:
     """Instantiate every working plugin of ``group``; broken ones are skipped with a warning.
 
-    One broken plugin never stops the search: the rest carry on.
+    One broken plugin never stops the search: the rest carry on. A plugin class with a true
+    ``opt_in`` attribute (e.g. LLM ranking, which calls a network endpoint) is made only when
+    ``include`` names it, so installing it never changes the default search.
     """
     plugins: dict[str, Any] = {}
     for info in discover(group):
@@ -187,6 +189,8 @@ def create_all(group: str, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
             warnings.warn(f"genms: skipping {info.name!r} in genms.{group}: {info.error}", stacklevel=2)
             continue
         try:
+            if getattr(load(group, info.name), "opt_in", False) is True and info.name not in include:
+                continue
             plugins[info.name] = create(group, info.name)
         except PluginError as err:
             warnings.warn(f"genms: skipping broken plugin: {err}", stacklevel=2)

@@ -94,11 +94,13 @@ class FormulaHeuristic(ABC):
     """R_hi: checks or scores one formula against the request.
 
     ``hard`` heuristics remove a formula that fails; soft ones only contribute ``weight * score``.
+    ``opt_in`` ones (network calls, cost) are left out of the default set and run only when named.
     """
 
     name: ClassVar[str] = "formula_heuristic"
     hard: ClassVar[bool] = True
     weight: ClassVar[float] = 1.0
+    opt_in: ClassVar[bool] = False
 
     def is_hard(self, request: Request) -> bool:
         """Whether a failure removes the formula for this request (default: the class's ``hard``)."""
