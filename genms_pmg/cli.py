@@ -112,7 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     prop.add_argument("request", help='what you want, e.g. "a stable spinel oxide containing Mg"')
     prop.add_argument("-n", type=_positive_int, default=20, help="formulae to propose (default 20)")
     prop.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    prop.add_argument("--proposer", default="offline", help="formula proposer plugin (default offline)")
+    prop.add_argument("--proposer", default="offline",
+                      help="formula proposer plugin (default offline; llm asks an OpenAI-compatible LLM)")
+    prop.add_argument("--llm-model", metavar="NAME", default=None,
+                      help="model for --proposer llm and --llm-rank (default: $GENMS_LLM_MODEL; endpoint $OPENAI_BASE_URL)")
+    prop.add_argument("--llm-rank", action="store_true",
+                      help="also let the LLM score 0-10 how well each formula fits the request (soft R_hi)")
     prop.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
     prop.add_argument("--all", action="store_true", help="also list the formulae a hard check rejected")
     prop.add_argument("--json", action="store_true", help="machine-readable output")
@@ -292,12 +297,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.out is not None:
         _prepare_out(args.out, force=args.force, resume=args.resume)
     request = _parsed(args)  # fail fast on bad text, before any model loads
-    if args.llm_model is not None and args.proposer != "llm" and not args.llm_rank:
-        raise UsageError("--llm-model is used only with --proposer llm or --llm-rank; add one of them")
-    if args.proposer == "llm" or args.llm_rank:
-        from genms_pmg.formulas.llm import LLMSettings
-
-        LLMSettings.from_env(model=args.llm_model)  # a missing model or endpoint is a one-line error now
+    _check_llm_options(args)
     from genms_pmg.generator import LanguageStructureGenerator
 
     generator = LanguageStructureGenerator(
@@ -441,13 +441,23 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_llm_options(args: argparse.Namespace) -> None:
+    """--llm-model needs a use; a missing model or endpoint is a one-line error before any work."""
+    if args.llm_model is not None and args.proposer != "llm" and not args.llm_rank:
+        raise UsageError("--llm-model is used only with --proposer llm or --llm-rank; add one of them")
+    if args.proposer == "llm" or args.llm_rank:
+        from genms_pmg.formulas.llm import LLMSettings
+
+        LLMSettings.from_env(model=args.llm_model)
+
+
 def _cmd_propose(args: argparse.Namespace) -> int:
-    from genms_pmg import plugins
     from genms_pmg.formulas.ranking import propose_ranked
+    from genms_pmg.generator import formula_stage
 
     request = _parsed(args)
-    proposer = plugins.create("proposers", args.proposer)
-    heuristics = list(plugins.create_all("formula_heuristics").values())
+    _check_llm_options(args)
+    proposer, heuristics = formula_stage(proposer=args.proposer, llm_model=args.llm_model, llm_rank=args.llm_rank)
     ranked = propose_ranked(request, proposers=[proposer], heuristics=heuristics, n=args.n, seed=args.seed)
     shown = ranked if args.all else [r for r in ranked if r.passed]
     if args.json:

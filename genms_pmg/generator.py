@@ -21,7 +21,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from genms_pmg import plugins
 from genms_pmg.errors import UsageError
-from genms_pmg.formulas.base import display_formula
+from genms_pmg.formulas.base import FormulaHeuristic, FormulaProposer, display_formula
 from genms_pmg.request import Request, parse_request
 from genms_pmg.search import (
     HierarchicalSearch,
@@ -89,6 +89,17 @@ class SearchResult(MSONable):
         return self.tree["nodes"]
 
 
+def formula_stage(*, proposer: str = "offline", llm_model: str | None = None,
+                  llm_rank: bool = False) -> tuple[FormulaProposer, list[FormulaHeuristic]]:
+    """pi_hi and R_hi plugins as the search and ``genms propose`` use them: the named proposer (the
+    LLM one gets ``llm_model``) and every formula heuristic, plus the opt-in LLM ranking when asked."""
+    options = {"model": llm_model} if proposer == "llm" else {}
+    heuristics = plugins.create_all("formula_heuristics")  # opt-in ones (llm_rank) are left out
+    if llm_rank:
+        heuristics["llm_rank"] = plugins.create("formula_heuristics", "llm_rank", model=llm_model)
+    return plugins.create("proposers", proposer, **options), list(heuristics.values())
+
+
 class LanguageStructureGenerator(StructureGenerator):
     """GenMS: natural language -> formulae (pi_hi, R_hi) -> structures (pi_lo, R_lo), best-first.
 
@@ -142,13 +153,11 @@ class LanguageStructureGenerator(StructureGenerator):
         if self._search is None:
             config = SearchConfig(formulas=self.formulas, structures=self.structures, width=self.width)
             config.validate()
-            proposer_options = {"model": self.llm_model} if self.proposer == "llm" else {}
-            formula_heuristics = plugins.create_all("formula_heuristics")  # opt-in ones (llm_rank) are left out
-            if self.llm_rank:
-                formula_heuristics["llm_rank"] = plugins.create("formula_heuristics", "llm_rank", model=self.llm_model)
+            proposer, formula_heuristics = formula_stage(
+                proposer=self.proposer, llm_model=self.llm_model, llm_rank=self.llm_rank)
             self._search = HierarchicalSearch(
-                proposers=[plugins.create("proposers", self.proposer, **proposer_options)],
-                formula_heuristics=list(formula_heuristics.values()),
+                proposers=[proposer],
+                formula_heuristics=formula_heuristics,
                 generators=[plugins.create("structure_generators", name) for name in self.generators],
                 structure_heuristics=list(plugins.create_all("structure_heuristics").values()),
                 energy_model=plugins.create("energy_models", self.energy_model),

@@ -325,6 +325,10 @@ class HierarchicalSearch:
             "request": request.as_dict(), "seed": seed, "config": asdict(self.config),
             "proposers": [p.name for p in self.proposers], "generators": [g.name for g in self.generators],
             "energy_model": self.energy_model.name,
+            # an LLM's answers depend on the model: a resume with another model must start afresh
+            "models": sorted({getattr(getattr(x, "settings", None), "model", None) or "" for x in
+                              [*self.proposers, *self.formula_heuristics]} - {""}),
+            "formula_heuristics": sorted(h.name for h in self.formula_heuristics),
         }
 
     def _save_checkpoint(self, path: Path | None, tree: SearchTree, request: Request, seed: int) -> None:

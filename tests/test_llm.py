@@ -266,3 +266,25 @@ def test_generator_llm_path_against_local_server(llm_server, no_llm_env, monkeyp
     for node in formulas:
         rank = next(c for c in node["checks"] if c["name"] == "llm_rank")
         assert 0.0 <= rank["score"] <= 1.0
+
+
+def test_cli_propose_and_generate_with_llm_against_local_server(llm_server, no_llm_env, monkeypatch, tmp_path, capsys):
+    """`genms propose` and `genms generate --proposer llm` end to end through the CLI (needs the entry points)."""
+    if "llm" not in {info.name for info in plugins.discover("proposers")}:
+        pytest.skip("the 'llm' entry point is not installed: reinstall this checkout (pip install -e .)")
+    import json
+
+    from genms_pmg.cli import main
+
+    monkeypatch.setenv(ENV_BASE_URL, llm_server.base_url)
+    assert main(["propose", SPINEL, "-n", "4", "--proposer", "llm", "--llm-model", MODEL_ALIAS, "--llm-rank", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["proposer"] == "llm" and 1 <= len(out["formulas"]) <= 4
+    for f in out["formulas"]:
+        assert f["passed"] and f["proposer"] in {"llm", "offline"}
+        assert any(c["name"] == "llm_rank" and 0.0 <= c["score"] <= 1.0 for c in f["checks"])
+    assert main(["generate", SPINEL, "-n", "1", "--proposer", "llm", "--llm-model", MODEL_ALIAS, "--generator",
+                 "templates", "--formulas", "3", "--structures", "1", "--width", "1", "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 0
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert len(results["files"]) == 1 and (tmp_path / "o" / results["files"][0]).is_file()
