@@ -22,7 +22,13 @@ import numpy as np
 from genms_pmg.errors import UsageError
 from genms_pmg.formulas import chemistry as chem
 from genms_pmg.formulas.base import FormulaProposal, FormulaProposer
-from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES, FamilyCard, SiteSpec, get_family
+from genms_pmg.knowledge.families import (
+    ANION_CLASSES,
+    FAMILIES,
+    FamilyCard,
+    SiteSpec,
+    get_family,
+)
 from genms_pmg.request import Request
 
 #: Exponent on ICSD species popularity (0 ignores how common an element is).
@@ -486,7 +492,9 @@ def _reasons(combo, extra: list[str], notes: list[str], *, family: str | None) -
 
 @lru_cache(maxsize=1)
 def _substitution_table():
-    from pymatgen.analysis.structure_prediction.substitution_probability import SubstitutionProbability
+    from pymatgen.analysis.structure_prediction.substitution_probability import (
+        SubstitutionProbability,
+    )
 
     return SubstitutionProbability()
 
