@@ -178,17 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
         "rerunning the same command resumes.",
     )
     fam.add_argument("--families", nargs="+", metavar="FAMILY", default=None,
-                     help="family card keys (default: perovskite pyrochlore spinel double_perovskite elpasolite rocksalt "
-                     "fluorite rutile wurtzite half_heusler delafossite ilmenite)")
+                     help="family card keys (default: perovskite pyrochlore spinel double_perovskite elpasolite "
+                     "ruddlesden_popper olivine ilmenite delafossite chalcopyrite half_heusler heusler)")
     fam.add_argument("--samples", type=_positive_int, default=20, help="structures returned per request (default 20)")
     fam.add_argument("--out", type=Path, required=True, help="results folder, e.g. benchmarks/results/2026-11-21/")
     fam.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fam.add_argument("--formulas", metavar="H", type=_positive_int, default=20, help="formulae proposed, H (default 20)")
     fam.add_argument("--structures", metavar="L", type=_positive_int, default=4,
                      help="structures per formula and generator, L (default 4)")
-    fam.add_argument("--width", metavar="W", type=_positive_int, default=10, help="formulae expanded, W (default 10)")
+    fam.add_argument("--width", metavar="W", type=_positive_int, default=20,
+                     help="formulae expanded, W (default 20: each returned structure is the best of its formula)")
     fam.add_argument("--relax-top", type=int, default=5, metavar="K",
-                     help="relax the K lowest-energy structures per family with CHGNet (default 5; 0: none)")
+                     help="relax the K best-ranked structures per family with CHGNet (default 5; 0: none)")
     fam.add_argument("--generator", action="append", dest="generators", metavar="NAME",
                      help="structure generator plugin; repeat for several (default: diffusion and templates)")
     fam.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -692,7 +693,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         records = [r for r in _read_records(args.out / "records.jsonl") if r["family"] in families]
         plot_all(summary, records, args.out)
     command = "genms benchmark families --families " + " ".join(families) + f" --samples {args.samples} --out {args.out}"
-    defaults = {"seed": 0, "formulas": 20, "structures": 4, "width": 10, "relax_top": 5}
+    defaults = {"seed": 0, "formulas": 20, "structures": 4, "width": 20, "relax_top": 5}
     command += "".join(f" --{k.replace('_', '-')} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v)
     command += "".join(f" --generator {g}" for g in args.generators or [])
     report = to_markdown(summary, command=command, records=records)

@@ -45,8 +45,10 @@ PHRASINGS = (
     "a stable {name} that is not in Materials Project",
     "a new low-energy {name} compound that is not in Materials Project or ICSD",
 )
-DEFAULT_FAMILIES = ("perovskite", "pyrochlore", "spinel", "double_perovskite", "elpasolite", "rocksalt",
-                    "fluorite", "rutile", "wurtzite", "half_heusler", "delafossite", "ilmenite")
+#: Families with room for new compositions: simple binary families (rocksalt, rutile, fluorite,
+#: wurtzite) have almost no plausible formula left outside Materials Project.
+DEFAULT_FAMILIES = ("perovskite", "pyrochlore", "spinel", "double_perovskite", "elpasolite", "ruddlesden_popper",
+                    "olivine", "ilmenite", "delafossite", "chalcopyrite", "half_heusler", "heusler")
 METRICS = ("cif", "structural", "composition", "uniqueness", "match")
 
 
@@ -125,7 +127,7 @@ def run_families_benchmark(
     seed: int = 0,
     formulas: int = 20,
     structures: int = 4,
-    width: int = 10,
+    width: int = 20,
     relax_top: int = 5,
     relax_steps: int = 300,
     generators: Sequence[str] | None = None,
@@ -163,10 +165,10 @@ def run_families_benchmark(
     energy_model = None
     # family by family (both searches, then the relaxation), so an interrupted run has whole families
     for key in tqdm(families, desc="families", disable=not progress):
-        for text in requests_for(key):
-            if ("search", key, text) not in done:
-                done[("search", key, text)] = _search_record(generator, key, text, samples=samples, seed=seed,
-                                                             out=out, known=known, tag=tag)
+        for phrasing, text in enumerate(requests_for(key)):
+            if ("search", key, text) not in done:  # each phrasing its own seed: two draws, not one twice
+                done[("search", key, text)] = _search_record(generator, key, text, samples=samples,
+                                                             seed=seed + phrasing, out=out, known=known, tag=tag)
                 _append(records_path, done[("search", key, text)])
         if relax_top <= 0 or ("relax", key, "") in done:
             continue
@@ -201,6 +203,7 @@ def _search_record(generator, key: str, text: str, *, samples: int, seed: int, o
         row = score_structure(cand.structure, key, known=known)
         row.update({"cif": cif_round_trip(cand.structure, path), "file": str(path.relative_to(out)),
                     "e_form": cand.scores.get("e_form_per_atom"), "generator": cand.provenance.get("generator"),
+                    "rank": cand.rank, "r_lo": cand.scores.get("r_lo"),
                     "space_group": cand.scores.get("space_group"), "num_sites": len(cand.structure)})
         candidates.append(row)
     raw = []
@@ -218,14 +221,15 @@ def _search_record(generator, key: str, text: str, *, samples: int, seed: int, o
 
 
 def _relax_record(key: str, searches: list[dict], *, out: Path, top: int, steps: int, model, tag: str) -> dict:
-    """Relax the ``top`` lowest-energy returned structures of the family (both phrasings together)."""
+    """Relax the ``top`` best returned structures of the family by the search's own ranking (R_lo,
+    which includes the family-match term), both phrasings together."""
     from pymatgen.io.cif import CifParser
 
     from genms_pmg.energy.formation import formation_energies_per_atom
     from genms_pmg.energy.relax import relax_structure
 
     pool = [c for s in searches for c in s["candidates"] if c.get("e_form") is not None and math.isfinite(c["e_form"])]
-    pool.sort(key=lambda c: c["e_form"])
+    pool.sort(key=lambda c: (-(c.get("r_lo") if c.get("r_lo") is not None else -c["e_form"]), c["e_form"]))
     rows = []
     for cand in pool[:top]:
         with warnings.catch_warnings():

@@ -53,7 +53,7 @@ def to_markdown(summary: dict, *, command: str, records: list[dict]) -> str:
     s = summary.get("settings", {})
     lines += [f"Settings: {s.get('samples')} structures returned per request, two phrasings per family "
               f"(\"a stable <family> that is not in Materials Project\", \"a new low-energy <family> compound that "
-              f"is not in Materials Project or ICSD\"); search H = {s.get('formulas')} formulae, L = {s.get('structures')} "
+              f"is not in Materials Project or ICSD\", with seeds {s.get('seed')} and {s.get('seed', 0) + 1}); search H = {s.get('formulas')} formulae, L = {s.get('structures')} "
               f"structures per formula and generator, W = {s.get('width')}; generators "
               f"{', '.join(s.get('generators') or ['diffusion', 'templates'])}; CHGNet energies; seed {s.get('seed')}.", ""]
     lines += ["## Beside the paper (GenMS column of Table 1)", "",
@@ -70,12 +70,13 @@ def to_markdown(summary: dict, *, command: str, records: list[dict]) -> str:
                      f"{_pct(r.get('uniqueness'))} | {_pct(r.get('match'))} | {_ev(r.get('e_form'))} |")
         lines.append(f"| | ours, all generated | n/a | {_pct(g.get('structural'))} | {_pct(g.get('composition'))} | "
                      f"{_pct(g.get('uniqueness'))} | {_pct(g.get('match'))} | {_ev(g.get('e_form'))} |")
-    lines += ["", "\"returned\": the structures the search hands the user (after R_lo's hard checks, so structural "
-              "and composition validity are high by construction). \"all generated\": every structure the "
+    lines += ["", "\"returned\": the structures the search hands the user, the best of each formula first (after "
+              "R_lo's hard checks, so structural and composition validity are high by construction, and after R_hi's "
+              "hard novelty check against Materials Project, so uniqueness is too). \"all generated\": every structure the "
               "generators produced for the expanded formulae, before any check (E_f over those that passed every hard check and have a sane energy).",
               "", "## All families", "",
               "| family | structures | formulae (novel) | CIF | structural | composition | uniqueness | match | "
-              "E_f returned | E_f top-K unrelaxed -> relaxed | match after relax | match all generated | s |",
+              "E_f returned | E_f top-K (by R_lo) unrelaxed -> relaxed | match after relax | match all generated | s |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in keys:
         f = fams[key]
