@@ -164,6 +164,27 @@ class CHGNetEnergyModel(EnergyModel):
         stress = full_3x3_to_voigt_6_stress(np.asarray(prediction["s"], dtype=float) * units.GPa)
         return {"energy": energy, "forces": forces, "stress": np.asarray(stress, dtype=float)}
 
+    def calculate_many(self, structures: Sequence[Structure]) -> list[dict[str, np.ndarray | float]]:
+        """:meth:`calculate` for several structures in one batched CHGNet call (relaxation in lockstep)."""
+        from ase import units
+        from ase.stress import full_3x3_to_voigt_6_stress
+
+        structures = list(structures)
+        graphs = [self._graph(s, f"calc{i}").to(self.device) for i, s in enumerate(structures)]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Converting a tensor", category=UserWarning)
+            predictions = self.model.predict_graph(graphs, task="efs", batch_size=len(graphs))
+        if isinstance(predictions, dict):
+            predictions = [predictions]
+        out = []
+        for structure, prediction in zip(structures, predictions):
+            n_atoms = len(structure)
+            stress = full_3x3_to_voigt_6_stress(np.asarray(prediction["s"], dtype=float) * units.GPa)
+            out.append({"energy": float(np.asarray(prediction["e"]).reshape(())) * n_atoms,
+                        "forces": np.asarray(prediction["f"], dtype=float).reshape(n_atoms, 3),
+                        "stress": np.asarray(stress, dtype=float)})
+        return out
+
     def elemental_references(self) -> dict[str, float]:
         """Per-element CHGNet ground-state energy per atom (eV/atom), from the shipped JSON."""
         data = _load_reference_file(self.model_name)
