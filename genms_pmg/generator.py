@@ -38,8 +38,10 @@ class Candidate(MSONable):
     Attributes:
         structure: the crystal (pymatgen ``Structure``).
         formula: reduced formula.
-        scores: ``e_form_per_atom`` and ``energy_per_atom`` (eV/atom, energy model),
-            ``min_distance`` (Å), ``novel``, ``smact_valid``, ``space_group``, ``r_lo``, ...
+        scores: ``e_above_hull`` (eV/atom, against every known competing phase, same model) and
+            ``decomposition``, ``e_form_per_atom`` and ``energy_per_atom`` (eV/atom, after relaxation
+            when ``relaxed``; ``e_form_unrelaxed`` before), ``relaxation`` (steps, convergence),
+            ``min_distance`` (Å), ``novel``, ``space_group``, ``r_lo``, ``check_<name>`` ...
         provenance: request, proposer, generator and its template, seed and the path of node ids
             through the search tree.
         rank: 1-based rank among the returned candidates.
@@ -53,17 +55,27 @@ class Candidate(MSONable):
         self.rank = rank
 
     def to_entry(self) -> ComputedStructureEntry:
-        """A ``ComputedStructureEntry`` with the energy model's total energy and the scores in ``.data``."""
-        energy = float(self.scores.get("energy_per_atom", float("nan"))) * len(self.structure)
+        """A ``ComputedStructureEntry`` on the energy model's MP2020-compatible scale (``.data`` has the scores).
+
+        It drops into a pymatgen ``PhaseDiagram`` with competing phases from the same model, e.g.
+        ``genms_pmg.energy.hull.competing_phases(model).entries(elements)``.
+        """
+        per_atom = self.scores.get("corrected_energy_per_atom")
+        if per_atom is None:
+            per_atom = self.scores.get("energy_per_atom", float("nan"))
+        energy = float(per_atom) * len(self.structure)
         return ComputedStructureEntry(
             self.structure, energy, data={**self.scores, "provenance": self.provenance},
             entry_id=f"genms-{self.rank or 0}-{self.formula}",
         )
 
     def __repr__(self) -> str:
-        e = self.scores.get("e_form_per_atom")
-        e_txt = f"{e:.3f} eV/atom" if isinstance(e, float) else "n/a"
-        return f"Candidate(rank={self.rank}, formula={self.formula}, E_form={e_txt}, sites={len(self.structure)})"
+        def fmt(key: str) -> str:
+            e = self.scores.get(key)
+            return f"{e:.3f} eV/atom" if isinstance(e, float) else "n/a"
+
+        return (f"Candidate(rank={self.rank}, formula={self.formula}, E_hull={fmt('e_above_hull')}, "
+                f"E_form={fmt('e_form_per_atom')}, sites={len(self.structure)})")
 
 
 class StructureGenerator(MSONable):
@@ -112,6 +124,13 @@ class LanguageStructureGenerator(StructureGenerator):
         formulas: H, formulae proposed.
         structures: L, structures per formula and generator.
         width: W, formulae expanded into structures.
+        relax: relax the best structures of each formula before ranking (False: rank unrelaxed).
+        relax_top: K, structures relaxed per expanded formula.
+        relax_steps: FIRE step cap per relaxation.
+        max_e_hull: hard bound on the energy above the hull (eV/atom); None uses the request's
+            default ("stable" and "new" requests: the calibrated bound; "metastable": looser).
+        hull: rank by energy above the convex hull of the known competing phases (False: by
+            formation energy alone, the ranking before stability was judged).
         progress: show progress bars.
         llm_model: model for the LLM path (``proposer="llm"``, ``llm_rank``); None reads
             ``GENMS_LLM_MODEL``. The endpoint comes from ``OPENAI_BASE_URL`` (see ``formulas.llm``).
@@ -133,6 +152,11 @@ class LanguageStructureGenerator(StructureGenerator):
         progress: bool = True,
         llm_model: str | None = None,
         llm_rank: bool = False,
+        relax: bool = True,
+        relax_top: int = 2,
+        relax_steps: int = 200,
+        max_e_hull: float | None = None,
+        hull: bool = True,
     ) -> None:
         if llm_model is not None and proposer != "llm" and not llm_rank:
             raise UsageError("llm_model is used only by proposer='llm' or llm_rank=True; add one of them "
@@ -147,11 +171,18 @@ class LanguageStructureGenerator(StructureGenerator):
         self.progress = progress
         self.llm_model = llm_model
         self.llm_rank = llm_rank
+        self.relax = relax
+        self.relax_top = relax_top
+        self.relax_steps = relax_steps
+        self.max_e_hull = max_e_hull
+        self.hull = hull
         self._search: HierarchicalSearch | None = None
 
     def _build_search(self) -> HierarchicalSearch:
         if self._search is None:
-            config = SearchConfig(formulas=self.formulas, structures=self.structures, width=self.width)
+            config = SearchConfig(formulas=self.formulas, structures=self.structures, width=self.width,
+                                  relax_top=self.relax_top if self.relax else 0, relax_steps=self.relax_steps,
+                                  max_e_hull=self.max_e_hull, hull=self.hull)
             config.validate()
             proposer, formula_heuristics = formula_stage(
                 proposer=self.proposer, llm_model=self.llm_model, llm_rank=self.llm_rank)
@@ -183,11 +214,12 @@ class LanguageStructureGenerator(StructureGenerator):
                 f"no formula satisfies {parsed.text!r} (tried {len(formulas)}); "
                 "relax a constraint (elements, anion, family) and try again"
             )
-        nodes = ranked_structure_nodes(tree)[:n]
+        nodes = ranked_structure_nodes(tree, tiered=search.scorer.tiered_names())[:n]
         if not nodes:
             raise UsageError(
-                f"no valid structure was found for {parsed.text!r}; "
-                "try more formulae or structures (--formulas, --structures) or another --seed"
+                f"no valid structure was found for {parsed.text!r} ({_rejection_summary(tree)}); "
+                "try more formulae or structures (--formulas, --structures), another --seed"
+                + (", or a looser --max-e-hull" if "e_above_hull" in _rejection_summary(tree) else "")
             )
         candidates = [self._candidate(tree, node.node_id, rank, parsed, seed) for rank, node in enumerate(nodes, 1)]
         search.timings["total"] = time.perf_counter() - t0
@@ -207,8 +239,14 @@ class LanguageStructureGenerator(StructureGenerator):
         except Exception:  # spglib can fail on odd cells; the symbol is informative only
             space_group = "?"
         scores = {
+            "e_above_hull": node.data.get("e_above_hull"),
+            "decomposition": node.data.get("decomposition"),
             "e_form_per_atom": node.data.get("e_form_per_atom"),
             "energy_per_atom": node.data.get("energy_per_atom"),
+            "corrected_energy_per_atom": node.data.get("corrected_energy_per_atom"),
+            "relaxed": bool(node.data.get("relaxed", False)),
+            "e_form_unrelaxed": node.data.get("e_form_unrelaxed", node.data.get("e_form_per_atom")),
+            "relaxation": node.data.get("relaxation"),
             "r_lo": node.value,
             "r_hi": formula_node.value,
             "space_group": space_group,
@@ -227,6 +265,21 @@ class LanguageStructureGenerator(StructureGenerator):
             "generator": node.data.get("generator"),
             "generator_info": node.data.get("generator_info", {}),
             "path": tree.path(node_id),
+            "hull_notes": node.data.get("hull_notes", []),
             "checks": list(checks.values()),
         }
         return Candidate(structure, display_formula(formula_node.label), scores, provenance, rank)
+
+
+def _rejection_summary(tree: SearchTree) -> str:
+    """'12 structures generated; 7 failed e_above_hull, 2 failed min_distance': why none is left."""
+    from collections import Counter
+
+    structures = [nd for nd in tree.nodes.values() if nd.kind == "structure"]
+    failed: Counter = Counter()
+    for nd in structures:
+        if not nd.passed:
+            names = [c["name"] for c in nd.checks if not c["passed"]]
+            failed[names[-1] if names else "unscored"] += 1
+    parts = [f"{count} failed {name}" for name, count in failed.most_common()]
+    return f"{len(structures)} structures generated" + ("; " + ", ".join(parts) if parts else "")

@@ -62,6 +62,7 @@ _MAX_ATOMS = re.compile(
 _STABLE = re.compile(
     r"\b(?:(?:thermodynamically|thermally|energetically|dynamically|chemically)\s+)?stable\b|\bstability\b"
     r"|\blow(?:est)?[-\s]energy\b|\bon\s+the\s+(?:convex\s+)?hull\b|\bground[-\s]state\b", re.I)
+_METASTABLE = re.compile(r"\bmeta-?stable\b|\bmetastability\b", re.I)
 _ANION_WORDS = "|".join(sorted(ANION_CLASSES, key=len, reverse=True))
 # 'nickel arsenide' names the NiAs family, not an arsenide of nickel
 _ANION = re.compile(r"(?<!nickel\s)\b(?:di|tri|tetra|poly|per|sub|oxy)?(?P<a>" + _ANION_WORDS + r")s?\b", re.I)
@@ -421,6 +422,7 @@ def parse(text: str) -> Request:
         req.max_atoms = n if req.max_atoms is None else min(req.max_atoms, n)
     if req.max_atoms is not None and req.max_atoms < 1:
         raise _fail("the atom limit must allow at least one atom, e.g. 'at most 20 atoms'")
+    req.metastable = bool(scan.find(_METASTABLE))
     req.stable = bool(scan.find(_STABLE))
     req.earth_abundant = bool(scan.find(_EARTH_ABUNDANT))
     req.non_toxic = bool(scan.find(_NON_TOXIC))

@@ -29,6 +29,7 @@ class Request(MSONable):
         metallic: True for "metal"/"metallic", False for insulators, None when not said.
         band_gap: "metal", "semiconductor", "insulator" or "wide_gap" when the user said which.
         stable: the user asked for stable / low-energy materials.
+        metastable: the user accepts metastable materials (a looser energy-above-hull bound).
         max_atoms: largest number of atoms per cell the user wants, or None.
         space_group: international space-group number (1-230) the structure must take, or None.
         crystal_system: "cubic", "hexagonal", ... the structure must belong to, or None.
@@ -51,6 +52,7 @@ class Request(MSONable):
     metallic: bool | None = None
     band_gap: str | None = None
     stable: bool = False
+    metastable: bool = False
     max_atoms: int | None = None
     space_group: int | None = None
     crystal_system: str | None = None

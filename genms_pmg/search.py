@@ -23,7 +23,6 @@ from pymatgen.core import Composition, Structure
 from tqdm.auto import tqdm
 
 from genms_pmg.energy.base import EnergyModel
-from genms_pmg.energy.formation import formation_energies_per_atom
 from genms_pmg.errors import UsageError
 from genms_pmg.formulas.base import (
     FormulaHeuristic,
@@ -34,7 +33,7 @@ from genms_pmg.formulas.base import (
 from genms_pmg.formulas.heuristics import evaluate_formula
 from genms_pmg.request import Request
 from genms_pmg.structures.base import CrystalGenerator, StructureHeuristic
-from genms_pmg.structures.heuristics import energy_is_sane
+from genms_pmg.structure_scoring import StructureScorer, rank_key
 
 
 def derive_seed(seed: int, *parts: object) -> int:
@@ -89,17 +88,31 @@ class SearchConfig:
         formulas: H, formulae proposed (more are asked for when too few pass R_hi).
         structures: L, structures generated per formula by each generator.
         width: W, formulae expanded into structures.
+        relax_top: K, structures of each expanded formula relaxed after the energy screen (0: none).
+        relax_steps: FIRE step cap of each relaxation.
+        max_e_hull: hard energy-above-hull bound in eV/atom, or None for the request's default
+            (``structure_scoring.stability_bound``).
+        hull: place structures on the convex hull of the competing phases.
     """
 
     formulas: int = 10
     structures: int = 4
     width: int = 5
+    relax_top: int = 2
+    relax_steps: int = 200
+    max_e_hull: float | None = None
+    hull: bool = True
 
     def validate(self) -> None:
-        for name in ("formulas", "structures", "width"):
+        for name in ("formulas", "structures", "width", "relax_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise UsageError(f"--{name} must be a positive whole number, got {value!r}")
+                raise UsageError(f"--{name.replace('_', '-')} must be a positive whole number, got {value!r}")
+        if not isinstance(self.relax_top, int) or self.relax_top < 0:
+            raise UsageError(f"--relax-top must be a whole number >= 0 (0: no relaxation), got {self.relax_top!r}")
+        if self.max_e_hull is not None and not (isinstance(self.max_e_hull, (int, float)) and math.isfinite(self.max_e_hull)
+                                                and self.max_e_hull >= 0):
+            raise UsageError(f"--max-e-hull must be a number of eV/atom >= 0, e.g. 0.05; got {self.max_e_hull!r}")
 
 
 @dataclass
@@ -204,6 +217,8 @@ class HierarchicalSearch:
         self.config = config
         self.progress = progress
         self.timings: dict[str, float] = {}
+        self.scorer = StructureScorer(energy_model, self.structure_heuristics, relax_top=config.relax_top,
+                                      relax_steps=config.relax_steps, max_e_hull=config.max_e_hull, hull=config.hull)
 
     # -- formula level ---------------------------------------------------------------------
     def _propose(self, request: Request, seed: int) -> list[FormulaProposal]:
@@ -261,29 +276,12 @@ class HierarchicalSearch:
         return {h.name for h in self.structure_heuristics if h.is_hard(request)}
 
     def _score_energies(self, request: Request, tree: SearchTree, nodes: list[SearchNode]) -> None:
-        """One batched energy-only call for all structures of a formula, then R_lo values.
-
-        R_lo = -E_form (eV/atom) + sum over soft checks of ``weight * (score - 1)``; structures
-        with insane energies are discarded, as in the paper.
-        """
-        if not nodes:
-            return
-        t0 = time.perf_counter()
-        structures = [tree.structures[n.node_id] for n in nodes]
-        energies = self.energy_model.predict_energy_per_atom(structures)
-        e_forms = formation_energies_per_atom(structures, self.energy_model, energies_per_atom=energies, on_missing="nan")
-        self.timings["energy"] = self.timings.get("energy", 0.0) + time.perf_counter() - t0
-        soft = {h.name: h.weight for h in self.structure_heuristics if not h.is_hard(request)}
-        for node, energy, e_form in zip(nodes, energies, e_forms):
-            node.data["energy_per_atom"] = float(energy)
-            node.data["e_form_per_atom"] = float(e_form)
-            if not energy_is_sane(energy, e_form):
-                node.passed = False
-                reason = f"energy {float(energy):.2f} eV/atom, formation energy {float(e_form):.2f} eV/atom: outside the sane range"
-                node.checks.append(HeuristicResult("energy_sane", False, 0.0, reason).as_dict())
-                continue
-            penalty = sum(soft[c["name"]] * (c["score"] - 1.0) for c in node.checks if c["name"] in soft)
-            node.value = -float(e_form) + penalty
+        """R_lo for the structures of one formula: energy screen, relax the best K, hull and bounds
+        (:class:`~genms_pmg.structure_scoring.StructureScorer`)."""
+        self.scorer.timings = self.timings
+        self.scorer.screen(request, tree, nodes)
+        self.scorer.relax(request, tree, nodes)
+        self.scorer.judge(request, tree, nodes)
 
     # -- the whole search ------------------------------------------------------------------
     def run(
@@ -355,10 +353,14 @@ def _reduced_formula(formula: str) -> str:
         return formula
 
 
-def ranked_structure_nodes(tree: SearchTree) -> list[SearchNode]:
-    """Best structure of each formula first (the paper's x* per plan), then the rest; by R_lo."""
+def ranked_structure_nodes(tree: SearchTree, *, tiered: set[str] | frozenset[str] = frozenset({"family_match"})) -> list[SearchNode]:
+    """Best structure of each formula first (the paper's x* per plan), then the rest.
+
+    Within each group the order is :func:`~genms_pmg.structure_scoring.rank_key`: family match
+    (the ``tiered`` checks), relaxed first, then energy above the hull, then formation energy.
+    """
     scored = [n for n in tree.nodes.values() if n.kind == "structure" and n.passed and n.value is not None]
-    scored.sort(key=lambda n: (-n.value, n.node_id))
+    scored.sort(key=lambda n: rank_key(n, set(tiered)))
     best: list[SearchNode] = []
     rest: list[SearchNode] = []
     seen: set[str] = set()

@@ -62,6 +62,9 @@ class StructureHeuristic(ABC):
     name: ClassVar[str] = "structure_heuristic"
     hard: ClassVar[bool] = True
     weight: ClassVar[float] = 1.0
+    #: A tiered soft check is not traded against energy: every structure that fails it ranks
+    #: behind every structure that passes it (family match: the user asked for the family).
+    tiered: ClassVar[bool] = False
 
     def is_hard(self, request: Request) -> bool:
         """Whether a failure removes the structure for this request (default: the class's ``hard``)."""

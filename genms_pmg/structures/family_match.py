@@ -64,15 +64,16 @@ def match_family(structure: Structure, family: str) -> str | None:
 
 
 class FamilyMatch(StructureHeuristic):
-    """Soft: structures of the requested family rank ahead of other polymorphs.
+    """Tiered: structures of the requested family rank ahead of every other polymorph.
 
-    With ``weight`` 1.0 a structure outside the family is ranked as if its formation energy were
-    1 eV/atom higher: the user asked for the family, not just for a low energy.
+    A soft energy penalty (1 eV/atom until issue 10) still let a low-energy non-member beat the
+    real garnet; the user asked for the family, so a match is a tier, not a trade-off.
     """
 
     name = "family_match"
     hard = False
-    weight = 1.0
+    weight = 0.0
+    tiered = True
 
     def evaluate(self, request: Request, structure: Structure) -> HeuristicResult:
         if request.family is None or request.family not in FAMILIES:

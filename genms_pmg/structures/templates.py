@@ -240,16 +240,22 @@ class TemplateGenerator(CrystalGenerator):
             self._db = self._db.without(self.exclude_formulas)
         return self._db
 
-    def templates(self, composition: str | Composition, *, max_atoms: int | None = None) -> list[Template]:
-        """All usable templates with the anonymous formula of ``composition``, within ``max_atoms``."""
+    def templates(self, composition: str | Composition, *, max_atoms: int | None = None,
+                  family: FamilyCard | None = None) -> list[Template]:
+        """All usable templates with the anonymous formula of ``composition``, within ``max_atoms``.
+
+        Templates of the ``family`` card's own prototype labels are kept whatever their size unless
+        ``max_atoms`` is given (a garnet's primitive cell has 80 atoms; the default limit is 40).
+        """
         comp = Composition(normalize_formula(composition)).reduced_composition
         anon, limit = comp.anonymized_formula, max_atoms if max_atoms is not None else self.max_atoms
+        own = {prototype_key(p) for p in family.oqmd_prototypes + family.aflow_prototypes} if family else set()
         atoms_per_fu = int(round(sum(a for _, a in _amounts(comp.reduced_formula))))
         out = []
         for r in self.db.candidates(anon):
             z = r.proto_name.split("_")[1] if r.proto_name.count("_") >= 2 else ""
             nsites = min(int(z) * atoms_per_fu, r.nsites) if z.isdigit() else r.nsites
-            if nsites <= limit:
+            if nsites <= limit or (max_atoms is None and own and prototype_key(r.proto_name) in own):
                 out.append(Template("oqmd-icsd", r.id, r.name, r.formula, r.proto_name, r.spacegroup,
                                     nsites, r.stability, _amounts(r.formula)))
         if self.use_aflow:
@@ -273,12 +279,12 @@ class TemplateGenerator(CrystalGenerator):
         target = dict(_amounts(comp.reduced_formula))
         if n <= 0 or any(abs(a - round(a)) > 1e-6 for a in target.values()):
             return []  # fractional (disordered) compositions have no ordered template
-        limit = max_atoms if max_atoms is not None else self.max_atoms
         card = get_family(family) if family else None
         formula = comp.reduced_formula
         matcher, results = StructureMatcher(), []
-        for tmpl, mapping, info in self._attempts(self.templates(comp, max_atoms=limit), target, formula,
-                                                  card, np.random.default_rng(seed), n, space_group):
+        for tmpl, mapping, info in self._attempts(self.templates(comp, max_atoms=max_atoms, family=card), target,
+                                                  formula, card, np.random.default_rng(seed), n, space_group):
+            limit = max_atoms if max_atoms is not None else max(self.max_atoms, tmpl.nsites)
             structure = self._realise(tmpl, mapping, limit, info)
             if structure is None or structure.composition.reduced_formula != formula:
                 continue
