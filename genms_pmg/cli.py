@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -82,8 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--llm-rank", action="store_true",
                      help="also let the LLM score 0-10 how well each formula fits the request (soft R_hi)")
     gen.add_argument("--generator", action="append", dest="generators", metavar="NAME",
-                     help="structure generator plugin; repeat for several (default: templates)")
+                     help="structure generator plugin; repeat for several (default: diffusion and templates)")
     gen.add_argument("--energy-model", default="chgnet", help="energy model plugin (default chgnet)")
+    gen.add_argument("--no-relax", dest="relax", action="store_false",
+                     help="rank unrelaxed structures (faster; energies above the hull are then less meaningful)")
+    gen.add_argument("--relax-top", metavar="K", type=_nonnegative_int, default=2,
+                     help="structures of each expanded formula relaxed after the energy screen (default 2)")
+    gen.add_argument("--max-e-hull", metavar="EV", type=_nonnegative_float, default=None,
+                     help="drop structures more than EV eV/atom above the convex hull of known phases (default: "
+                     "0.05 for 'stable' and 'new' requests, 0.1 for 'metastable', no bound otherwise)")
     gen.add_argument("--force", action="store_true", help="write into an --out folder that already holds files "
                      "(GenMS's own earlier outputs there are replaced; other files are left alone)")
     gen.add_argument("--resume", action="store_true", help="continue an interrupted search saved in --out")
@@ -193,6 +201,28 @@ def build_parser() -> argparse.ArgumentParser:
     fam.add_argument("--generator", action="append", dest="generators", metavar="NAME",
                      help="structure generator plugin; repeat for several (default: diffusion and templates)")
     fam.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sun = bench_sub.add_parser(
+        "sun", help="stable / unique / novel rates of 'new <family>' requests, judged by an independent potential",
+        description="For each family, the search answers 'a new <family> that is not in Materials Project or ICSD'; "
+        "the top --samples candidates are relaxed by the judge (an energy-model plugin, SevenNet by default) and placed "
+        "on the judge's convex hull of every OQMD-ICSD phase of their system. Reports stable (E_hull <= 0 and <= 0.1), "
+        "unique, novel, family match and S.U.N. rates per family, before (no relaxation, formation-energy ranking) and "
+        "after (relaxation + hull), the Spearman correlation of the ranking with the judge, and the calibration of both "
+        "models on known compounds. Writes report.md, summary.json, records.jsonl and PNG figures; reruns resume.",
+    )
+    sun.add_argument("--families", nargs="+", metavar="FAMILY", default=None,
+                     help="family card keys (default: the 12 of `benchmark families` plus garnet)")
+    sun.add_argument("--out", type=Path, required=True, help="results folder, e.g. benchmarks/results/2026-12-02/sun")
+    sun.add_argument("--judge", default="sevennet", help="energy-model plugin that judges (default sevennet)")
+    sun.add_argument("--ranking", choices=("before", "after", "both"), default="both",
+                     help="which search ranking to judge (default both)")
+    sun.add_argument("--samples", type=_positive_int, default=5, help="candidates judged per family (default 5)")
+    sun.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sun.add_argument("--formulas", metavar="H", type=_positive_int, default=20, help="formulae proposed, H (default 20)")
+    sun.add_argument("--width", metavar="W", type=_positive_int, default=10, help="formulae expanded, W (default 10)")
+    sun.add_argument("--calibration", nargs=2, type=_nonnegative_int, default=(40, 20), metavar=("ON", "ABOVE"),
+                     help="known compounds on the OQMD hull and 0.1-0.3 eV/atom above it to calibrate on (default 40 20)")
+    sun.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     csp = sub.add_parser(
         "csp-benchmark", help="crystal structure prediction benchmark of the structure generators",
@@ -218,6 +248,26 @@ def build_parser() -> argparse.ArgumentParser:
     csp.add_argument("--force", action="store_true", help="overwrite an existing --json summary")
     csp.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, e.g. 0.05, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, e.g. 0.05, got {text!r}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -308,7 +358,7 @@ def _remove_previous_outputs(out: Path) -> None:
         return
     for name in listed:
         path = out / Path(name).name
-        if path.is_file() and path.name.startswith("rank-") and path.suffix == ".cif":
+        if path.is_file() and path.name.startswith(("rank-", "hull-")) and path.suffix in {".cif", ".png"}:
             path.unlink()
 
 
@@ -334,7 +384,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     generator = LanguageStructureGenerator(
         seed=args.seed, proposer=args.proposer, generators=args.generators, energy_model=args.energy_model,
         formulas=args.formulas, structures=args.structures, width=args.width, progress=not args.no_progress,
-        llm_model=args.llm_model, llm_rank=args.llm_rank,
+        llm_model=args.llm_model, llm_rank=args.llm_rank, relax=args.relax, relax_top=args.relax_top,
+        max_e_hull=args.max_e_hull,
     )
     checkpoint = args.out / CHECKPOINT_NAME if args.out is not None else None
     if checkpoint is not None and not args.resume and checkpoint.exists():
@@ -351,10 +402,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.out is not None:
         if args.force:
             _remove_previous_outputs(args.out)
+        from genms_pmg.outputs import write_cif, write_pictures
+
         for cand in result.candidates:
             name = f"rank-{cand.rank:02d}-{_safe_name(cand.formula)}.cif"
-            _write_atomic(args.out / name, cand.structure.to(fmt="cif"))
+            write_cif(cand.structure, args.out / name)
             files.append(name)
+        files += write_pictures(result.candidates, args.out, generator._build_search().energy_model)
     payload = {
         "request": result.request.as_dict(),
         "config": result.config,
@@ -378,13 +432,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _print_table(result, *, out: Path | None) -> None:
-    rows = [("rank", "formula", "space group", "atoms", "E_form eV/atom", "novel", "source")]
+    rows = [("rank", "formula", "space group", "atoms", "E_hull eV/atom", "E_form eV/atom", "relaxed", "novel",
+             "decomposes to", "source")]
     for c in result.candidates:
         e = c.scores.get("e_form_per_atom")
+        h = c.scores.get("e_above_hull")
         novel = c.scores.get("novel")
+        decomposition = c.scores.get("decomposition") or {}
         rows.append((
             str(c.rank), c.formula, str(c.scores.get("space_group", "?")), str(len(c.structure)),
-            f"{e:.3f}" if isinstance(e, float) else "n/a", {True: "yes", False: "no"}.get(novel, "?"),
+            f"{h:+.3f}" if isinstance(h, float) else "n/a", f"{e:.3f}" if isinstance(e, float) else "n/a",
+            "yes" if c.scores.get("relaxed") else "no", {True: "yes", False: "no"}.get(novel, "?"),
+            " + ".join(decomposition) or "n/a",
             _source_label(c.provenance),
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -665,9 +724,59 @@ def _cmd_csp_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder path")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create --out folder {out}: {err.strerror}; choose a writable path") from None
+
+
+def _cmd_benchmark_sun(args: argparse.Namespace) -> int:
+    from genms_pmg import plugins
+    from genms_pmg.evaluation.families import family_name
+    from genms_pmg.evaluation.sun import SUN_FAMILIES, run_sun_benchmark
+
+    families = list(dict.fromkeys(args.families or SUN_FAMILIES))
+    for key in families:
+        family_name(key)
+    names = {info.name for info in plugins.discover("energy_models")}
+    if args.judge not in names:
+        raise UsageError(f"no energy-model plugin {args.judge!r}; installed: {', '.join(sorted(names))} "
+                         "(the SevenNet judge: pip install ./plugins/genms-sevennet)")
+    _make_out(args.out)
+    from genms_pmg.evaluation.families import _read_records
+    from genms_pmg.evaluation.sun_report import plot_all, to_markdown
+
+    rankings = ("before", "after") if args.ranking == "both" else (args.ranking,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = run_sun_benchmark(families, out=args.out, judge=args.judge, rankings=rankings, samples=args.samples,
+                                    seed=args.seed, formulas=args.formulas, width=args.width,
+                                    calibration=tuple(args.calibration), progress=not args.no_progress)
+        records = _read_records(args.out / "records.jsonl")
+        plot_all(summary, records, args.out)
+    command = f"genms benchmark sun --out {args.out}"
+    if args.families:
+        command += " --families " + " ".join(families)
+    defaults = {"judge": "sevennet", "ranking": "both", "samples": 5, "seed": 0, "formulas": 20, "width": 10}
+    command += "".join(f" --{k} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v)
+    if tuple(args.calibration) != (40, 20):
+        command += " --calibration {} {}".format(*args.calibration)
+    report = to_markdown(summary, command=command)
+    _write_atomic(args.out / "report.md", report)
+    _write_atomic(args.out / "summary.json", json.dumps(summary, indent=1))
+    print(report.split("## Per family")[0])
+    print(f"report, summary and figures in {args.out}")
+    return 0
+
+
 def _cmd_benchmark(args: argparse.Namespace) -> int:
+    if args.benchmark == "sun":
+        return _cmd_benchmark_sun(args)
     if args.benchmark != "families":
-        raise UsageError("name a benchmark: genms benchmark families --out DIR (see genms benchmark families --help)")
+        raise UsageError("name a benchmark: genms benchmark families|sun --out DIR (see genms benchmark sun --help)")
     from genms_pmg.evaluation.families import DEFAULT_FAMILIES, family_name
 
     families = list(dict.fromkeys(args.families or DEFAULT_FAMILIES))
