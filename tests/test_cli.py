@@ -85,7 +85,8 @@ def test_force_writes_beside_the_users_files_and_keeps_them(tmp_path):
     again = genms(*args, "--json")
     assert again.returncode == 0
     payload = json.loads(again.stdout)
-    assert payload["files"] == [p.name for p in sorted(tmp_path.glob("rank-*.cif"))]
+    assert [f for f in payload["files"] if f.endswith(".cif")] == [p.name for p in sorted(tmp_path.glob("rank-*.cif"))]
+    assert all((tmp_path / f).is_file() for f in payload["files"]), "every listed file is written (CIFs, pictures)"
     assert keep.read_text() == "precious"
 
 

@@ -130,5 +130,15 @@ def test_family_requests_give_valid_structures(generator, request_text, fits, tm
         cif.write_text(cand.structure.to(fmt="cif"))
         parsed = CifParser(str(cif)).parse_structures(primitive=False)[0]
         assert parsed.composition.reduced_formula == cand.structure.composition.reduced_formula
-    values = [c.scores["r_lo"] for c in candidates]
-    assert values == sorted(values, reverse=True), "candidates must come best first"
+    # best first: family members before non-members, relaxed before unrelaxed, then the lowest
+    # energy above the hull of the known competing phases
+    tiers = [(c.scores.get("check_family_match") is False or _misses_family(c), not c.scores["relaxed"])
+             for c in candidates]
+    assert tiers == sorted(tiers), tiers
+    for a, b in zip(candidates, candidates[1:]):
+        if tiers[a.rank - 1] == tiers[b.rank - 1]:
+            assert a.scores["e_above_hull"] <= b.scores["e_above_hull"] + 1e-3, (a, b)
+
+
+def _misses_family(candidate) -> bool:
+    return any(c["name"] == "family_match" and c["score"] < 1 for c in candidate.provenance["checks"])

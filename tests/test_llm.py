@@ -285,6 +285,7 @@ def test_cli_propose_and_generate_with_llm_against_local_server(llm_server, no_l
         assert any(c["name"] == "llm_rank" and 0.0 <= c["score"] <= 1.0 for c in f["checks"])
     assert main(["generate", SPINEL, "-n", "1", "--proposer", "llm", "--llm-model", MODEL_ALIAS, "--generator",
                  "templates", "--formulas", "3", "--structures", "1", "--width", "1", "--out", str(tmp_path / "o"),
-                 "--no-progress"]) == 0
+                 "--max-e-hull", "5", "--no-progress"]) == 0  # plumbing, not chemistry: a 135M model may propose Mg(ClO2)2, 1 eV/atom above its hull
     results = json.loads((tmp_path / "o" / "results.json").read_text())
-    assert len(results["files"]) == 1 and (tmp_path / "o" / results["files"][0]).is_file()
+    cifs = [f for f in results["files"] if f.endswith(".cif")]
+    assert len(cifs) == 1 and (tmp_path / "o" / cifs[0]).is_file()

@@ -71,7 +71,8 @@ def formation_energies_per_atom(
         structures: the crystals.
         model: energy model; its :meth:`~EnergyModel.elemental_references` are used.
         batch_size: passed to :meth:`~EnergyModel.predict_energy_per_atom`.
-        energies_per_atom: already computed energies (eV/atom), to avoid a second pass.
+        energies_per_atom: already computed energies (eV/atom, as the model predicts them; the model's
+            MP2020 corrections are applied here), to avoid a second pass.
         on_missing: "raise" a :class:`MissingReferenceError`, or give NaN for that structure.
 
     Structures the model cannot evaluate get NaN.
@@ -83,6 +84,11 @@ def formation_energies_per_atom(
         energies = np.asarray(energies_per_atom, dtype=float)
         if len(energies) != len(structures):
             raise ValueError(f"{len(energies)} energies given for {len(structures)} structures")
+    # raw MPtrj energies (SevenNet) must carry the MP2020 corrections before they are compared
+    # with elemental references: uncorrected, NiO comes out at +0.43 eV/atom instead of -1.18
+    correct = getattr(model, "corrected_energy_per_atom", None)
+    if correct is not None and len(structures):
+        energies = np.asarray(correct(structures, energies), dtype=float)
     out = np.full(len(structures), np.nan)
     for i, (structure, energy) in enumerate(zip(structures, energies)):
         comp = structure.composition
