@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="structures of each expanded formula relaxed after the energy screen (default 2)")
     gen.add_argument("--max-e-hull", metavar="EV", type=_nonnegative_float, default=None,
                      help="drop structures more than EV eV/atom above the convex hull of known phases (default: "
-                     "0.05 for 'stable' and 'new' requests, 0.1 for 'metastable', no bound otherwise)")
+                     "0.025 for 'stable' and 'new' requests, chosen by calibration on known compounds; 0.1 for 'metastable'; "
+                     "no bound otherwise)")
     gen.add_argument("--force", action="store_true", help="write into an --out folder that already holds files "
                      "(GenMS's own earlier outputs there are replaced; other files are left alone)")
     gen.add_argument("--resume", action="store_true", help="continue an interrupted search saved in --out")
