@@ -14,14 +14,23 @@ def test_python_snippet_as_written():
     gen = LanguageStructureGenerator(seed=0)                 # embedded defaults: no API key, no network
     cands = gen.generate("a stable spinel oxide containing Mg", n=3)   # list[Candidate], best first
     cands[0].structure           # pymatgen Structure
-    cands[0].formula, cands[0].scores, cands[0].provenance   # scores: e_form_per_atom, min_distance, novel, ...
-    entry = cands[0].to_entry()  # pymatgen ComputedStructureEntry (energy from the energy model, scores in .data)
+    cands[0].formula, cands[0].scores, cands[0].provenance   # scores: e_above_hull, decomposition, e_form_per_atom, ...
+    entry = cands[0].to_entry()  # pymatgen ComputedStructureEntry (MP2020-compatible energy, scores in .data)
 
     assert len(cands) == 3
-    assert entry.energy == cands[0].scores["energy_per_atom"] * len(cands[0].structure)
+    assert entry.energy == cands[0].scores["corrected_energy_per_atom"] * len(cands[0].structure)
     assert entry.data["e_form_per_atom"] == cands[0].scores["e_form_per_atom"]
-    assert {"e_form_per_atom", "min_distance", "novel", "space_group"} <= set(cands[0].scores)
+    assert {"e_above_hull", "decomposition", "e_form_per_atom", "min_distance", "novel", "space_group"} <= set(cands[0].scores)
+    assert all(c.scores["e_above_hull"] <= 0.025 for c in cands), "a stable request is bounded"
     assert cands[0].provenance["path"][0] == "root"
+
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+    from genms_pmg.energy.chgnet_model import CHGNetEnergyModel
+    from genms_pmg.energy.hull import competing_phases
+    known, notes = competing_phases(CHGNetEnergyModel()).entries(["Mg", "Al", "O"])  # notes: reference gaps filled
+    diagram = PhaseDiagram(known + [c.to_entry() for c in cands if c.formula == "MgAl2O4"])
+    assert {"MgAl2O4", "MgO", "Al2O3"} <= {e.composition.reduced_formula for e in diagram.stable_entries}
 
     # Candidates and the generator round-trip through as_dict/from_dict (MSONable).
     from genms_pmg import Candidate
