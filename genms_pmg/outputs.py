@@ -62,11 +62,11 @@ def write_hull_png(entries, path: Path, *, title: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from pymatgen.analysis.phase_diagram import PDPlotter, PhaseDiagram
-
     import logging
     import warnings
+
+    import matplotlib.pyplot as plt
+    from pymatgen.analysis.phase_diagram import PDPlotter, PhaseDiagram
 
     diagram = PhaseDiagram(entries)
     plotter = PDPlotter(diagram, backend="matplotlib", show_unstable=0.2)

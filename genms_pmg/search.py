@@ -28,12 +28,11 @@ from genms_pmg.formulas.base import (
     FormulaHeuristic,
     FormulaProposal,
     FormulaProposer,
-    HeuristicResult,
 )
 from genms_pmg.formulas.heuristics import evaluate_formula
 from genms_pmg.request import Request
-from genms_pmg.structures.base import CrystalGenerator, StructureHeuristic
 from genms_pmg.structure_scoring import StructureScorer, rank_key
+from genms_pmg.structures.base import CrystalGenerator, StructureHeuristic
 
 
 def derive_seed(seed: int, *parts: object) -> int:

@@ -196,8 +196,6 @@ class CompetingPhases:
         from ase.build import bulk
         from pymatgen.io.ase import AseAtomsAdaptor
 
-        from genms_pmg.energy.relax import relax_many
-
         try:
             structure = AseAtomsAdaptor.get_structure(bulk(symbol))
         except Exception:  # noqa: BLE001 - ASE has no reference crystal for this element
@@ -300,7 +298,7 @@ def competing_phases(model: EnergyModel) -> CompetingPhases:
     """The process-wide :class:`CompetingPhases` of ``model`` (shares the in-memory cache)."""
     key = (_model_key(model), str(data_dir()))
     with _SHARED_LOCK:
-        if key not in _SHARED or _SHARED[key].model is not model and type(_SHARED[key].model) is not type(model):
+        if key not in _SHARED:  # instances of one model and weights are interchangeable
             _SHARED[key] = CompetingPhases(model)
         return _SHARED[key]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,7 +31,13 @@ from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
 from genms_pmg.errors import UsageError
-from genms_pmg.evaluation.families import DEFAULT_FAMILIES, _append, _fingerprint, _read_records, family_name
+from genms_pmg.evaluation.families import (
+    DEFAULT_FAMILIES,
+    _append,
+    _fingerprint,
+    _read_records,
+    family_name,
+)
 from genms_pmg.knowledge.families import FAMILIES
 
 SUN_FAMILIES = (*DEFAULT_FAMILIES, "garnet")
