@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from genms_pmg.errors import GenMSError, GenMSWarning, UsageError
@@ -41,14 +41,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"genms: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
-    return value
+def _number_type(convert, *, what: str, accept) -> Callable[[str], float]:
+    """An argparse ``type`` that converts with ``convert`` and keeps values ``accept`` allows."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (math.isfinite(value) and accept(value)):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+_positive_int = _number_type(int, what="a positive whole number", accept=lambda v: v >= 1)
+_nonnegative_int = _number_type(int, what="a whole number >= 0", accept=lambda v: v >= 0)
+_positive_float = _number_type(float, what="a positive number", accept=lambda v: v > 0)
+_nonnegative_float = _number_type(float, what="a number >= 0, e.g. 0.05", accept=lambda v: v >= 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,34 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
 
-
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, e.g. 0.05, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, e.g. 0.05, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
