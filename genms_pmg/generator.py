@@ -207,7 +207,7 @@ class LanguageStructureGenerator(StructureGenerator):
         seed = self.seed if seed is None else seed
         search = self._build_search()
         search.timings = {"parse": parse_s}
-        tree = search.run(parsed, seed=seed, checkpoint=checkpoint)
+        tree = search.run(parsed, seed=seed, checkpoint=checkpoint, want=n)
         formulas = [nd for nd in tree.nodes.values() if nd.kind == "formula"]
         if not any(nd.passed for nd in formulas):
             raise UsageError(
@@ -221,6 +221,15 @@ class LanguageStructureGenerator(StructureGenerator):
                 "try more formulae or structures (--formulas, --structures), another --seed"
                 + (", or a looser --max-e-hull" if "e_above_hull" in _rejection_summary(tree) else "")
             )
+        if len(nodes) < n:
+            import warnings
+
+            from genms_pmg.errors import GenMSWarning
+
+            expanded = sum(1 for nd in formulas if nd.data.get("expanded"))
+            warnings.warn(f"found {len(nodes)} of the {n} structures asked for, after expanding {expanded} of "
+                          f"{sum(nd.passed for nd in formulas)} formulae ({_rejection_summary(tree)}); raise "
+                          "--formulas or --structures, or loosen --max-e-hull", GenMSWarning, stacklevel=2)
         candidates = [self._candidate(tree, node.node_id, rank, parsed, seed) for rank, node in enumerate(nodes, 1)]
         search.timings["total"] = time.perf_counter() - t0
         return SearchResult(parsed, candidates, tree.as_dict(), asdict(search.config), dict(search.timings))

@@ -290,8 +290,14 @@ class HierarchicalSearch:
         seed: int = 0,
         checkpoint: Path | None = None,
         on_formula: Callable[[SearchNode], None] | None = None,
+        want: int | None = None,
     ) -> SearchTree:
-        """Run Algorithm 1 and return the tree; resume from ``checkpoint`` when it matches."""
+        """Run Algorithm 1 and return the tree; resume from ``checkpoint`` when it matches.
+
+        ``want``: when the hard checks (a stability bound, above all) leave fewer than ``want``
+        structures after the W best formulae, the next-best formulae are expanded in turn, up to
+        all H, until there are enough: best-first, so a strict request still fills ``-n``.
+        """
         tree = self._load_checkpoint(checkpoint, request, seed)
         if "root" not in tree.nodes:
             tree.add(SearchNode(node_id="root", parent=None, kind="request", label=request.text, data={"request": request.as_dict()}))
@@ -302,20 +308,29 @@ class HierarchicalSearch:
             self._score_formulas(request, tree, proposals)
             self.timings["score_formulas"] = time.perf_counter() - t0
             self._save_checkpoint(checkpoint, tree, request, seed)
-        formulas = sorted(
+        ranked = sorted(
             (n for n in tree.nodes.values() if n.kind == "formula" and n.passed),
             key=lambda n: (-(n.value if n.value is not None else -math.inf), n.label),
-        )[: self.config.width]
-        todo = [n for n in formulas if not n.data.get("expanded")]
+        )
+        todo = [n for n in ranked[: self.config.width] if not n.data.get("expanded")]
         bar = tqdm(todo, desc="structures", unit="formula", disable=not self.progress or not todo, leave=False)
         for node in bar:
             bar.set_postfix_str(node.label)
-            self._expand(request, tree, node, seed)
-            node.data["expanded"] = True
-            self._save_checkpoint(checkpoint, tree, request, seed)
-            if on_formula is not None:
-                on_formula(node)
+            self._expand_and_save(request, tree, node, seed, checkpoint, on_formula)
+        for node in ranked[self.config.width:]:
+            if want is None or len(ranked_structure_nodes(tree)) >= want:
+                break
+            if not node.data.get("expanded"):
+                self._expand_and_save(request, tree, node, seed, checkpoint, on_formula)
         return tree
+
+    def _expand_and_save(self, request: Request, tree: SearchTree, node: SearchNode, seed: int,
+                         checkpoint: Path | None, on_formula: Callable[[SearchNode], None] | None) -> None:
+        self._expand(request, tree, node, seed)
+        node.data["expanded"] = True
+        self._save_checkpoint(checkpoint, tree, request, seed)
+        if on_formula is not None:
+            on_formula(node)
 
     def _fingerprint(self, request: Request, seed: int) -> dict[str, Any]:
         return {
