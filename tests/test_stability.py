@@ -212,3 +212,17 @@ def test_cli_relaxes_writes_symmetrized_cifs_pictures_and_no_relax_keeps_the_old
     plain = json.loads((tmp_path / "b" / "results.json").read_text())
     assert not any(c["scores"]["relaxed"] for c in plain["candidates"])
     assert plain["config"]["relax_top"] == 0
+
+
+def test_best_first_expands_past_w_until_n_and_says_why_when_short():
+    gen = LanguageStructureGenerator(seed=0, progress=False, formulas=4, width=1, structures=1,
+                                     generators=["templates"], relax_top=1)
+    result = gen.search("a stable cubic perovskite fluoride", 2)
+    expanded = [nd for nd in result.tree["nodes"] if nd["kind"] == "formula" and nd["data"].get("expanded")]
+    assert len(result.candidates) == 2 and len(expanded) >= 2, "W = 1 alone could give only one structure"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        short = gen.search("a stable cubic perovskite fluoride", 50)
+    said = [str(w.message) for w in caught if issubclass(w.category, GenMSWarning)]
+    assert len(short.candidates) < 50
+    assert any(f"found {len(short.candidates)} of the 50" in m and "formulae" in m for m in said), said
