@@ -336,3 +336,17 @@ def test_speed_benchmark_script_runs(model, tmp_path, monkeypatch):
     assert row["model"] == "sevennet" and row["structures"] == 3 and row["nan_energies"] == 0
     assert row["energy_only_structures_per_s"] > 0 and row["efs_forced_batch_s_per_structure"] > 0
     assert "| sevennet | uncorrected |" in out.with_suffix(".md").read_text()
+
+
+def test_sevennet_ranks_a_search_through_the_cli(tmp_path):
+    """`--energy-model sevennet` ranks with SevenNet: relaxation, corrected energies and its own hull."""
+    from genms_pmg.cli import main
+
+    assert main(["generate", "a cubic perovskite fluoride containing K", "-n", "1", "--formulas", "2", "--width", "1",
+                 "--structures", "1", "--generator", "templates", "--relax-top", "1", "--energy-model", "sevennet",
+                 "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    best = results["candidates"][0]["scores"]
+    assert best["relaxed"] and math.isfinite(best["e_above_hull"])
+    assert best["e_form_per_atom"] < -2.0, "a K fluoride perovskite is strongly bound (corrected energies)"
+    assert best["e_above_hull"] < 0.1
