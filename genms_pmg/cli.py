@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--energy-model", default="chgnet", help="energy model plugin (default chgnet)")
     gen.add_argument("--no-relax", dest="relax", action="store_false",
                      help="rank unrelaxed structures (faster; energies above the hull are then less meaningful)")
-    gen.add_argument("--relax-top", metavar="K", type=_nonnegative_int, default=2,
-                     help="structures of each expanded formula relaxed after the energy screen (default 2)")
+    gen.add_argument("--relax-top", metavar="K", type=_nonnegative_int, default=1,
+                     help="structures of each expanded formula relaxed after the energy screen (default 1)")
     gen.add_argument("--max-e-hull", metavar="EV", type=_nonnegative_float, default=None,
                      help="drop structures more than EV eV/atom above the convex hull of known phases (default: "
                      "0.025 for 'stable' and 'new' requests, chosen by calibration on known compounds; 0.1 for 'metastable'; "
@@ -227,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     sun.add_argument("--ranking", choices=("before", "after", "both"), default="both",
                      help="which search ranking to judge (default both)")
     sun.add_argument("--samples", type=_positive_int, default=5, help="candidates judged per family (default 5)")
+    sun.add_argument("--relax-top", metavar="K", type=_nonnegative_int, default=2,
+                     help="structures relaxed per expanded formula by the 'after' search (default 2)")
     sun.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sun.add_argument("--formulas", metavar="H", type=_positive_int, default=20, help="formulae proposed, H (default 20)")
     sun.add_argument("--width", metavar="W", type=_positive_int, default=10, help="formulae expanded, W (default 10)")
@@ -737,14 +739,15 @@ def _cmd_benchmark_sun(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore")
         summary = run_sun_benchmark(families, out=args.out, judge=args.judge, rankings=rankings, samples=args.samples,
                                     seed=args.seed, formulas=args.formulas, width=args.width,
-                                    calibration=tuple(args.calibration), progress=not args.no_progress)
+                                    relax_top=args.relax_top, calibration=tuple(args.calibration), progress=not args.no_progress)
         records = _read_records(args.out / "records.jsonl")
         plot_all(summary, records, args.out)
     command = f"genms benchmark sun --out {args.out}"
     if args.families:
         command += " --families " + " ".join(families)
-    defaults = {"judge": "sevennet", "ranking": "both", "samples": 5, "seed": 0, "formulas": 20, "width": 10}
-    command += "".join(f" --{k} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v)
+    defaults = {"judge": "sevennet", "ranking": "both", "samples": 5, "seed": 0, "formulas": 20, "width": 10,
+                "relax_top": 2}
+    command += "".join(f" --{k.replace('_', '-')} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v)
     if tuple(args.calibration) != (40, 20):
         command += " --calibration {} {}".format(*args.calibration)
     report = to_markdown(summary, command=command)

@@ -153,7 +153,7 @@ class LanguageStructureGenerator(StructureGenerator):
         llm_model: str | None = None,
         llm_rank: bool = False,
         relax: bool = True,
-        relax_top: int = 2,
+        relax_top: int = 1,
         relax_steps: int = 200,
         max_e_hull: float | None = None,
         hull: bool = True,

@@ -97,7 +97,7 @@ class SearchConfig:
     formulas: int = 10
     structures: int = 4
     width: int = 5
-    relax_top: int = 2
+    relax_top: int = 1
     relax_steps: int = 200
     max_e_hull: float | None = None
     hull: bool = True

@@ -79,7 +79,7 @@ class StructureScorer:
     """
 
     def __init__(self, energy_model: EnergyModel, heuristics: Sequence[StructureHeuristic], *,
-                 relax_top: int = 2, relax_steps: int = 200, fmax: float = 0.05,
+                 relax_top: int = 1, relax_steps: int = 200, fmax: float = 0.05,
                  max_e_hull: float | None = None, hull: bool = True, batched: bool = False) -> None:
         self.model = energy_model
         self.heuristics = list(heuristics)

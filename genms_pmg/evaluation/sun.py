@@ -51,14 +51,15 @@ def request_for(key: str) -> str:
     return REQUEST.format(name=family_name(key))
 
 
-def _generator(ranking: str, *, seed: int, formulas: int, structures: int, width: int, energy_model: str):
+def _generator(ranking: str, *, seed: int, formulas: int, structures: int, width: int, energy_model: str,
+               relax_top: int):
     from genms_pmg.generator import LanguageStructureGenerator
 
     if ranking == "before":  # no relaxation, no hull: formation energy ranks, as before issue 10
         return LanguageStructureGenerator(seed=seed, formulas=formulas, structures=structures, width=width,
                                           progress=False, relax=False, hull=False, energy_model=energy_model)
     return LanguageStructureGenerator(seed=seed, formulas=formulas, structures=structures, width=width,
-                                      progress=False, energy_model=energy_model)
+                                      progress=False, energy_model=energy_model, relax_top=relax_top)
 
 
 def _search_record(generator, key: str, ranking: str, *, samples: int, out: Path, tag: str) -> dict:
@@ -175,6 +176,7 @@ def run_sun_benchmark(
     structures: int = 4,
     width: int = 10,
     relax_steps: int = 200,
+    relax_top: int = 2,
     calibration: tuple[int, int] = (40, 20),
     progress: bool = True,
 ) -> dict:
@@ -189,7 +191,7 @@ def run_sun_benchmark(
         if ranking not in RANKINGS:
             raise UsageError(f"unknown ranking {ranking!r}; choose from {', '.join(RANKINGS)}")
     settings = {"samples": samples, "seed": seed, "formulas": formulas, "structures": structures, "width": width,
-                "judge": judge, "energy_model": energy_model, "relax_steps": relax_steps}
+                "judge": judge, "energy_model": energy_model, "relax_steps": relax_steps, "relax_top": relax_top}
     tag = _fingerprint(settings)
     records_path = out / "records.jsonl"
     records = _read_records(records_path)
@@ -203,7 +205,7 @@ def run_sun_benchmark(
         for key in tqdm(families, desc=f"families ({ranking})", disable=not progress):
             if ("search", key, ranking, "") not in done:
                 generator = generator or _generator(ranking, seed=seed, formulas=formulas, structures=structures,
-                                                    width=width, energy_model=energy_model)
+                                                    width=width, energy_model=energy_model, relax_top=relax_top)
                 done[("search", key, ranking, "")] = _search_record(generator, key, ranking, samples=samples,
                                                                     out=out, tag=tag)
                 _append(records_path, done[("search", key, ranking, "")])

@@ -31,7 +31,8 @@ def to_markdown(summary: dict, *, command: str) -> str:
         f"MatterGen {_pct(MATTERGEN_SUN)} S.U.N. on its own samples (a different set-up: read it as an order of magnitude).",
         "",
         "`before`: no relaxation, formation-energy ranking (the search before issue 10). `after`: relaxation of the "
-        "best structures and energy above the hull in R_lo, with the calibrated bound for new materials.", "",
+        f"best {s.get('relax_top', 2)} structures of each formula and energy above the hull in R_lo, with the calibrated "
+        "bound for new materials.", "",
     ]
     rankings = summary["rankings"]
     lines += ["## Overall", "", "| ranking | n | stable (<=0) | stable (<=0.1) | unique | novel | match | S.U.N. | "
