@@ -364,6 +364,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         _prepare_out(args.out, force=args.force, resume=args.resume)
     request = _parsed(args)  # fail fast on bad text, before any model loads
     _check_llm_options(args)
+    if args.generators and len(set(args.generators)) != len(args.generators):
+        raise UsageError(f"--generator names {', '.join(args.generators)}: each generator once, e.g. "
+                         "--generator diffusion --generator templates")
+    if args.resume and (args.out is None or not (args.out / CHECKPOINT_NAME).exists()):
+        print("genms: note: no saved search state" + (f" in {args.out}" if args.out else " (no --out)")
+              + "; starting afresh", file=sys.stderr)
     from genms_pmg.generator import LanguageStructureGenerator
 
     generator = LanguageStructureGenerator(

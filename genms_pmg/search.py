@@ -350,13 +350,21 @@ class HierarchicalSearch:
     def _load_checkpoint(self, path: Path | None, request: Request, seed: int) -> SearchTree:
         if path is None or not path.exists():
             return SearchTree()
+        damaged = (f"the saved search state {path} is damaged or not a GenMS state file; pass --force to start "
+                   "afresh (or delete the file)")
         try:
             state = json.loads(path.read_text())
         except (OSError, ValueError):
-            return SearchTree()
+            raise UsageError(damaged) from None
+        if not isinstance(state, dict) or not isinstance(state.get("tree"), dict):
+            raise UsageError(damaged)
+        try:
+            tree = SearchTree.from_dict(state["tree"])
+        except Exception:  # noqa: BLE001 - a damaged node of any shape
+            raise UsageError(damaged) from None
         if state.get("fingerprint") != json.loads(json.dumps(self._fingerprint(request, seed))):
-            return SearchTree()
-        return SearchTree.from_dict(state["tree"])
+            return SearchTree()  # another request or settings: a new search, not a resume
+        return tree
 
 
 def _reduced_formula(formula: str) -> str:

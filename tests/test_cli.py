@@ -10,6 +10,8 @@ import sys
 import pytest
 
 from genms_pmg.cli import CHECKPOINT_NAME, main
+from genms_pmg.errors import UsageError
+from genms_pmg.request import parse_request
 
 
 def genms(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -172,3 +174,22 @@ def test_avoid_file_keeps_listed_formulae_out(tmp_path, capsys):
     assert out["request"]["avoid_formulas"] == ["MgTiO3", "TiZnO3"]  # pymatgen reduced formulae
     got = {f["formula"] for f in out["formulas"]}
     assert got and not got & {"MgTiO3", "ZnTiO3", "TiZnO3"}
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", '{"fingerprint": {}, "tree": {"nodes": [{"bad": 1}]}', '{"tree": '])
+def test_resume_on_a_damaged_state_file_is_a_one_line_error(tmp_path, content):
+    from genms_pmg.search import HierarchicalSearch, SearchConfig
+
+    state = tmp_path / CHECKPOINT_NAME
+    state.write_text(content)
+    search = HierarchicalSearch.__new__(HierarchicalSearch)
+    search.config = SearchConfig()
+    with pytest.raises(UsageError, match="--force") as info:
+        search._load_checkpoint(state, parse_request("a spinel oxide"), 0)
+    assert str(state) in str(info.value)
+
+
+def test_the_same_generator_twice_is_refused(tmp_path):
+    line = _one_line_error(genms("generate", "a spinel oxide", "--generator", "templates", "--generator", "templates",
+                                 "--out", str(tmp_path / "o")))
+    assert "each generator once" in line
