@@ -316,12 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- generate ------------------------------------------------------------------------------
 def _prepare_out(out: Path, *, force: bool, resume: bool) -> None:
     """Create ``out`` or check it may be written; refuse to mix with the user's files."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a folder path")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create --out folder {out}: {err.strerror}; choose a writable path") from None
+    _make_out(out)
     if not os.access(out, os.W_OK | os.X_OK):
         raise UsageError(f"--out folder {out} is not writable; choose another folder or fix its permissions")
     existing = [p for p in out.iterdir() if p.name != CHECKPOINT_NAME]
@@ -716,6 +711,7 @@ def _cmd_csp_benchmark(args: argparse.Namespace) -> int:
 
 
 def _make_out(out: Path) -> None:
+    """Create the --out folder, or say in one line why it cannot be."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder path")
     try:
