@@ -262,9 +262,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
-
-
 def _int_tuple(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -343,13 +340,9 @@ def _remove_previous_outputs(out: Path) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from genms_pmg.data.cache import write_atomic
 
-
-def _safe_name(formula: str) -> str:
-    return "".join(ch for ch in formula if ch.isalnum()) or "structure"
+    write_atomic(path, text.encode())
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -388,10 +381,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.out is not None:
         if args.force:
             _remove_previous_outputs(args.out)
-        from genms_pmg.outputs import write_cif, write_pictures
+        from genms_pmg.outputs import safe_name, write_cif, write_pictures
 
         for cand in result.candidates:
-            name = f"rank-{cand.rank:02d}-{_safe_name(cand.formula)}.cif"
+            name = f"rank-{cand.rank:02d}-{safe_name(cand.formula)}.cif"
             write_cif(cand.structure, args.out / name)
             files.append(name)
         files += write_pictures(result.candidates, args.out, generator._build_search().energy_model)
@@ -772,12 +765,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         family_name(key)  # unknown keys are a one-line error before any work
     if args.relax_top < 0:
         raise UsageError(f"--relax-top must be 0 or more, got {args.relax_top}")
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out} is a file; give a folder path")
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create --out folder {args.out}: {err.strerror}; choose a writable path") from None
+    _make_out(args.out)
     from genms_pmg.evaluation.families import _read_records, run_families_benchmark
     from genms_pmg.evaluation.families_report import plot_all, to_markdown
 

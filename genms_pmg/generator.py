@@ -215,20 +215,20 @@ class LanguageStructureGenerator(StructureGenerator):
                 "relax a constraint (elements, anion, family) and try again"
             )
         nodes = ranked_structure_nodes(tree, tiered=search.scorer.tiered_names())[:n]
-        if not nodes:
-            raise UsageError(
-                f"no valid structure was found for {parsed.text!r} ({_rejection_summary(tree)}); "
-                "try more formulae or structures (--formulas, --structures), another --seed"
-                + (", or a looser --max-e-hull" if "e_above_hull" in _rejection_summary(tree) else "")
-            )
         if len(nodes) < n:
+            why = _rejection_summary(tree)
+            if not nodes:
+                raise UsageError(
+                    f"no valid structure was found for {parsed.text!r} ({why}); try more formulae or structures "
+                    "(--formulas, --structures), another --seed" + (", or a looser --max-e-hull" if "e_above_hull" in why else "")
+                )
             import warnings
 
             from genms_pmg.errors import GenMSWarning
 
             expanded = sum(1 for nd in formulas if nd.data.get("expanded"))
             warnings.warn(f"found {len(nodes)} of the {n} structures asked for, after expanding {expanded} of "
-                          f"{sum(nd.passed for nd in formulas)} formulae ({_rejection_summary(tree)}); raise "
+                          f"{sum(nd.passed for nd in formulas)} formulae ({why}); raise "
                           "--formulas or --structures, or loosen --max-e-hull", GenMSWarning, stacklevel=2)
         candidates = [self._candidate(tree, node.node_id, rank, parsed, seed) for rank, node in enumerate(nodes, 1)]
         search.timings["total"] = time.perf_counter() - t0

@@ -8,16 +8,20 @@ the table says in numbers. Every file is written atomically.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pymatgen.core import Structure
 
+from genms_pmg.data.cache import write_atomic
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
+
+def save_figure(fig, path: Path, *, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG atomically (rendered in memory, then one atomic write)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    write_atomic(path, buffer.getvalue())
 
 
 def symmetrized_cif(structure: Structure, *, symprec: float = 0.1) -> str:
@@ -34,8 +38,7 @@ def symmetrized_cif(structure: Structure, *, symprec: float = 0.1) -> str:
 
 def write_cif(structure: Structure, path: Path) -> None:
     """Write :func:`symmetrized_cif` to ``path`` atomically."""
-    text = symmetrized_cif(structure)
-    _atomic(path, lambda tmp: tmp.write_text(text))
+    write_atomic(path, symmetrized_cif(structure).encode())
 
 
 def write_structure_png(structure: Structure, path: Path, *, title: str = "") -> None:
@@ -53,7 +56,7 @@ def write_structure_png(structure: Structure, path: Path, *, title: str = "") ->
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -77,7 +80,7 @@ def write_hull_png(entries, path: Path, *, title: str = "") -> None:
     fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
     if title:
         fig.suptitle(title, fontsize=10)
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
+    save_figure(fig, path)
     plt.close("all")
 
 

@@ -260,7 +260,7 @@ class HierarchicalSearch:
                 node_id = f"{formula_node.node_id}/s{k}"
                 k += 1
                 results = [h.evaluate(request, item.structure) for h in self.structure_heuristics]
-                passed = all(r.passed for r in results if r.name in self._hard_structure_names(request))
+                passed = all(r.passed for r in results if r.name in self.scorer.hard_names(request))
                 node = SearchNode(
                     node_id=node_id, parent=formula_node.node_id, kind="structure", label=proposal.formula,
                     passed=passed, checks=[r.as_dict() for r in results],
@@ -270,9 +270,6 @@ class HierarchicalSearch:
                 if passed:
                     pending.append(node)
         self._score_energies(request, tree, pending)
-
-    def _hard_structure_names(self, request: Request) -> set[str]:
-        return {h.name for h in self.structure_heuristics if h.is_hard(request)}
 
     def _score_energies(self, request: Request, tree: SearchTree, nodes: list[SearchNode]) -> None:
         """R_lo for the structures of one formula: energy screen, relax the best K, hull and bounds

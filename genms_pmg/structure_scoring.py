@@ -15,6 +15,7 @@ breaking ties:
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Sequence
 
@@ -104,8 +105,6 @@ class StructureScorer:
     # -- stage 1: energy-only screen ---------------------------------------------------------
     def screen(self, request: Request, tree, nodes: list) -> None:
         """One batched energy-only call; formation energies; sane-energy check; screen value."""
-        import time
-
         if not nodes:
             return
         t0 = time.perf_counter()
@@ -140,8 +139,6 @@ class StructureScorer:
     # -- stage 2: relax the best K -----------------------------------------------------------
     def relax(self, request: Request, tree, nodes: list) -> None:
         """Relax the best ``relax_top`` screened nodes; the relaxed structure replaces the input."""
-        import time
-
         from genms_pmg.energy.relax import MAX_VOLUME_RATIO, relax_many
 
         if self.relax_top <= 0:
@@ -167,12 +164,11 @@ class StructureScorer:
             node.data["unrelaxed_structure"] = tree.structures[node.node_id].as_dict()
             node.data["e_form_unrelaxed"] = node.data.get("e_form_per_atom")
             node.data["energy_per_atom_unrelaxed"] = node.data.get("energy_per_atom")
-            structure = result.structure
-            distance = shortest_distance(structure)[0] if math.isfinite(result.energy_per_atom) else 0.0
-            ratio = result.volume_ratio
+            structure, ratio = result.structure, result.volume_ratio
             if not math.isfinite(result.energy_per_atom):
                 self._fail(node, "relaxation", f"the energy model could not evaluate the structure ({result.error})")
                 continue
+            distance = shortest_distance(structure)[0]
             if distance < MIN_RELAXED_DISTANCE:
                 self._fail(node, "relaxation", f"fell apart in relaxation: atoms {distance:.2f} Å apart")
                 continue
@@ -198,20 +194,19 @@ class StructureScorer:
     # -- stage 3: the hull, hard bounds and the final value ----------------------------------
     def judge(self, request: Request, tree, nodes: list) -> None:
         """E_above_hull for every screened node, then the hard checks and the R_lo value."""
-        import time
-
         live = [n for n in nodes if n.passed and n.value is not None]
         if not live:
             return
         t0 = time.perf_counter()
         structures = [tree.structures[n.node_id] for n in live]
         corrected = self.model.corrected_energy_per_atom(structures, [n.data["energy_per_atom"] for n in live])
+        for node, energy in zip(live, corrected):
+            node.data["corrected_energy_per_atom"] = float(energy)  # what Candidate.to_entry() carries
         if self.hull:
             from genms_pmg.energy.hull import competing_phases
 
             phases = competing_phases(self.model)
             for node, structure, energy in zip(live, structures, corrected):
-                node.data["corrected_energy_per_atom"] = float(energy)
                 try:
                     result = phases.evaluate(structure.composition, float(energy))
                 except Exception as exc:  # noqa: BLE001 - no reference for an element: rank without a hull

@@ -110,14 +110,14 @@ class CompetingPhases:
         self.exclude_formulas = frozenset(Composition(f).reduced_formula for f in exclude_formulas)
         self.fill_gaps = fill_gaps
         self._systems: dict[str, dict] = {}
-        self._diagrams: dict[tuple[str, frozenset], PhaseDiagram] = {}
+        self._diagrams: dict[tuple[str, frozenset], tuple[PhaseDiagram, list[str]]] = {}
         self._lock = threading.RLock()
 
     def without(self, formulas: Iterable[str]) -> CompetingPhases:
         """The same cached energies with ``formulas`` also left out."""
         view = CompetingPhases(self.model, db=self._db, cache_dir=self.cache_dir,
                                exclude_formulas=self.exclude_formulas | set(formulas), fill_gaps=self.fill_gaps)
-        view._systems = self._systems
+        view._systems, view._diagrams = self._systems, self._diagrams  # diagrams are keyed by the exclusions
         return view
 
     @property
@@ -171,10 +171,12 @@ class CompetingPhases:
         return {"version": CACHE_VERSION, "model": _model_key(self.model), "chemsys": chemsys_key(elements),
                 "entries": entries, "notes": notes}
 
-    def _evaluate(self, structures: Sequence[Structure], sources: Sequence[str]) -> list[dict]:
+    def _evaluate(self, structures: Sequence[Structure], sources: Sequence[str],
+                  raw: Sequence[float] | None = None) -> list[dict]:
+        """Cache rows of ``structures``: the model's energies (``raw``, predicted when not given), corrected."""
         if not structures:
             return []
-        raw = self.model.predict_energy_per_atom(structures)
+        raw = self.model.predict_energy_per_atom(structures) if raw is None else np.asarray(raw, dtype=float)
         corrected = self.model.corrected_energy_per_atom(structures, raw)
         out = []
         for s, src, e_raw, e in zip(structures, sources, raw, corrected):
@@ -240,9 +242,9 @@ class CompetingPhases:
 
         if not self.model.has_forces:
             return self._evaluate(structures, [source] * len(structures))
-        results = relax_many(structures, self.model, steps=200)
-        good = [r.structure for r in results if math.isfinite(r.energy_per_atom)]
-        return self._evaluate(good, [f"{source} (relaxed)"] * len(good))
+        good = [r for r in relax_many(structures, self.model, steps=200) if math.isfinite(r.energy_per_atom)]
+        return self._evaluate([r.structure for r in good], [f"{source} (relaxed)"] * len(good),
+                              raw=[r.energy_per_atom for r in good])
 
     # -- hulls ---------------------------------------------------------------------------------
     def entries(self, elements: Iterable[str]) -> tuple[list[PDEntry], list[str]]:
@@ -270,10 +272,10 @@ class CompetingPhases:
         """
         key = (chemsys_key(elements), self.exclude_formulas)
         with self._lock:
-            entries, notes = self.entries(elements)
-            if key not in self._diagrams:
-                self._diagrams[key] = PhaseDiagram(entries)
-            return self._diagrams[key], notes
+            if key not in self._diagrams:  # every candidate of a system is judged on one diagram
+                entries, notes = self.entries(elements)
+                self._diagrams[key] = (PhaseDiagram(entries), notes)
+            return self._diagrams[key]
 
     def evaluate(self, composition: Composition | str, energy_per_atom: float) -> HullResult:
         """Energy above the hull of a composition with a corrected energy per atom (same model).

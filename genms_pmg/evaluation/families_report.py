@@ -7,13 +7,13 @@ can be re-plotted without searching again.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from genms_pmg.evaluation.families import METRICS, PAPER_GENMS, family_name
+from genms_pmg.outputs import save_figure
 
 _LABELS = {"cif": "CIF valid", "structural": "structural valid", "composition": "composition valid",
            "uniqueness": "unique (not MP/ICSD)", "match": "family match"}
@@ -28,9 +28,7 @@ def _ev(x: float | None) -> str:
 
 
 def _savefig(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=130)
 
 
 def reference_counts(families: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from genms_pmg.evaluation.sun import MATTERGEN_SUN, THRESHOLDS
+from genms_pmg.outputs import save_figure
 
 
 def _pct(x) -> str:
@@ -72,12 +72,6 @@ def to_markdown(summary: dict, *, command: str) -> str:
     return "\n".join(lines)
 
 
-def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-
-
 def plot_all(summary: dict, records: list[dict], out: Path) -> list[Path]:
     import matplotlib
 
@@ -102,7 +96,7 @@ def plot_all(summary: dict, records: list[dict], out: Path) -> list[Path]:
         axes[0].legend()
         axes[1].legend()
         paths.append(out / "sun_rates.png")
-        _save(fig, paths[-1])
+        save_figure(fig, paths[-1], dpi=120)
         plt.close(fig)
         fig, axes = plt.subplots(1, len(rankings), figsize=(5 * len(rankings), 4))
         axes = np.atleast_1d(axes)
@@ -116,7 +110,7 @@ def plot_all(summary: dict, records: list[dict], out: Path) -> list[Path]:
             ax.set_ylabel("judge E_hull (eV/atom)")
             ax.set_title(f"{name}: Spearman {_num(r.get('spearman_score_pooled'))}")
         paths.append(out / "ranking_vs_judge.png")
-        _save(fig, paths[-1])
+        save_figure(fig, paths[-1], dpi=120)
         plt.close(fig)
     calib = [r for r in records if r["kind"] == "calibration"]
     if calib:
@@ -132,6 +126,6 @@ def plot_all(summary: dict, records: list[dict], out: Path) -> list[Path]:
         ax.set_ylabel("model E_hull, own formula left out (eV/atom)")
         ax.legend(fontsize=7)
         paths.append(out / "calibration.png")
-        _save(fig, paths[-1])
+        save_figure(fig, paths[-1], dpi=120)
         plt.close(fig)
     return paths
