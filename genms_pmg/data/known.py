@@ -22,10 +22,11 @@ from pathlib import Path
 from pymatgen.core import Composition
 
 from genms_pmg.data.cache import data_dir, file_lock, mp_e_form_csv, write_atomic
+from genms_pmg.data.forget import forgotten, is_forgotten
 from genms_pmg.data.oqmd import ReferenceStructureDB, normalize_formula
 from genms_pmg.errors import UsageError
 
-__all__ = ["KnownFormulaIndex", "SOURCES"]
+__all__ = ["KnownFormulaIndex", "SOURCES", "novelty_sources"]
 
 #: Source keys and what they stand for.
 SOURCES: dict[str, str] = {
@@ -113,6 +114,8 @@ class KnownFormulaIndex:
         ``{"mp": ["mp_e_form:row12"], "icsd": ["1-1603-LaF3"]}``."""
         key = normalize_formula(formula)
         out: dict[str, list[str]] = {}
+        if is_forgotten(key):
+            return out
         if key in self._mp:
             out["mp"] = [f"mp_e_form:row{i}" for i in self._mp[key]]
         if key in self._icsd:
@@ -122,14 +125,16 @@ class KnownFormulaIndex:
     def is_known(self, formula: str | Composition, sources: Iterable[str] = ("mp", "icsd")) -> bool:
         """Whether any of ``sources`` lists the reduced formula of ``formula``."""
         key = normalize_formula(formula)
-        return any(key in self._by_source(s) for s in _as_sources(sources))
+        known = any(key in self._by_source(s) for s in _as_sources(sources))
+        return known and not is_forgotten(key)
 
     def formulas(self, sources: Iterable[str] = ("mp", "icsd")) -> set[str]:
         """All reduced formulas listed by any of ``sources``."""
         out: set[str] = set()
         for s in _as_sources(sources):
             out.update(self._by_source(s))
-        return out
+        hidden = forgotten()
+        return out - hidden if hidden else out
 
     def __contains__(self, formula: object) -> bool:
         if not isinstance(formula, (str, Composition)):
@@ -138,6 +143,20 @@ class KnownFormulaIndex:
 
     def __len__(self) -> int:
         return len(self.formulas())
+
+
+def novelty_sources(request) -> tuple[str, ...]:
+    """Indexes a novel formula must be absent from.
+
+    Why the Materials Project list counts whatever index a sentence names: the bundled ICSD subset
+    is partial (CuGaS2, a textbook chalcopyrite, is missing from it), so "not in ICSD" checked
+    against it alone calls well-known compounds new. Only an explicit restriction
+    (``novel_against``, CLI ``--novel-against``) narrows the check to the named indexes.
+    """
+    explicit = getattr(request, "novel_against", None)
+    if explicit:
+        return tuple(explicit)
+    return tuple(dict.fromkeys([*(getattr(request, "novelty_sources", None) or ()), "mp", "icsd"]))
 
 
 def _as_sources(sources: Iterable[str]) -> tuple[str, ...]:

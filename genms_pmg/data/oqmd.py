@@ -232,19 +232,28 @@ class ReferenceStructureDB:
         """How many entries (in the whole db) carry each OQMD prototype label."""
         return self._index.proto_counts
 
+    def _hidden(self) -> frozenset[str]:
+        """Formulas this view hides: its own list plus those forgotten (``data.forget``) now."""
+        from genms_pmg.data.forget import forgotten
+
+        hidden = forgotten()
+        return self.exclude_formulas | hidden if hidden else self.exclude_formulas
+
     def rows(self) -> list[ReferenceRow]:
         """All visible rows."""
-        return [r for r in self._index.rows if r.formula not in self.exclude_formulas]
+        hidden = self._hidden()
+        return [r for r in self._index.rows if r.formula not in hidden] if hidden else list(self._index.rows)
 
     def __len__(self) -> int:
-        return len(self._index.rows) if not self.exclude_formulas else len(self.rows())
+        return len(self._index.rows) if not self._hidden() else len(self.rows())
 
     def candidates(self, anonymous_formula: str) -> list[ReferenceRow]:
         """Visible rows whose reduced composition has this anonymous formula (e.g. ``"AB2C4"``)."""
         found = self._index.by_anonymous.get(anonymous_formula, [])
-        if not self.exclude_formulas:
+        hidden = self._hidden()
+        if not hidden:
             return list(found)
-        return [r for r in found if r.formula not in self.exclude_formulas]
+        return [r for r in found if r.formula not in hidden]
 
     def candidates_for(self, composition: str | Composition) -> list[ReferenceRow]:
         """Rows sharing the anonymous formula of ``composition`` (a formula or Composition)."""

@@ -33,6 +33,7 @@ from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition, Element, Structure
 
 from genms_pmg.data.cache import data_dir, file_lock, write_atomic
+from genms_pmg.data.forget import forgotten, remembering
 from genms_pmg.energy.base import EnergyModel
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,8 @@ class CompetingPhases:
                     with file_lock(self.cache_dir / ".lock"):
                         doc = self._read(path)
                         if doc is None:
-                            doc = self._compute(key.split("-"))
+                            with remembering():  # the shared cache must not depend on what is forgotten now
+                                doc = self._compute(key.split("-"))
                             try:
                                 write_atomic(path, json.dumps(doc).encode())
                             except OSError:
@@ -247,9 +249,14 @@ class CompetingPhases:
                               raw=[r.energy_per_atom for r in good])
 
     # -- hulls ---------------------------------------------------------------------------------
+    def _hidden(self) -> frozenset[str]:
+        """Left out of the hulls: this view's exclusions plus the formulas forgotten now."""
+        return self.exclude_formulas | forgotten()
+
     def entries(self, elements: Iterable[str]) -> tuple[list[PDEntry], list[str]]:
         """Every competing phase whose elements are a subset of ``elements``, and the gap notes."""
         elements = sorted(set(elements))
+        hidden = self._hidden()
         entries: list[PDEntry] = []
         notes: list[str] = []
         for k in range(1, len(elements) + 1):
@@ -257,7 +264,7 @@ class CompetingPhases:
                 doc = self.system(subset)
                 notes += doc.get("notes", [])
                 for e in doc["entries"]:
-                    if not math.isfinite(e["energy_per_atom"]) or e["formula"] in self.exclude_formulas:
+                    if not math.isfinite(e["energy_per_atom"]) or e["formula"] in hidden:
                         continue
                     comp = Composition(e["composition"])
                     entries.append(PDEntry(comp, e["energy_per_atom"] * comp.num_atoms, name=e["formula"],
@@ -270,7 +277,7 @@ class CompetingPhases:
         Raises:
             ValueError: an element has no reference at all (no terminal entry).
         """
-        key = (chemsys_key(elements), self.exclude_formulas)
+        key = (chemsys_key(elements), self._hidden())
         with self._lock:
             if key not in self._diagrams:  # every candidate of a system is judged on one diagram
                 entries, notes = self.entries(elements)

@@ -224,11 +224,15 @@ def valence_electrons(symbol: str) -> int:
 
 @lru_cache(maxsize=4096)
 def is_charge_neutral(formula: str, *, alloys: bool) -> bool:
-    """SMACT validity (charge neutrality plus Pauling test); ``alloys`` accepts all-metal formulas."""
+    """SMACT validity (charge neutrality plus Pauling test); ``alloys`` accepts all-metal formulas.
+
+    Mixed valence (Mn(3.5+) in LiMn2O4, Fe(8/3+) in Fe3O4) is accepted as SMACT defines it: a
+    composition whose element takes two of its states on different sites."""
     from smact.screening import smact_validity
 
     try:
-        return bool(smact_validity(formula, include_alloys=alloys))
+        return bool(smact_validity(formula, include_alloys=alloys)
+                    or smact_validity(formula, include_alloys=alloys, mixed_valence=True))
     except (ValueError, KeyError, TypeError):
         return False
 

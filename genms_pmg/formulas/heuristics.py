@@ -161,8 +161,10 @@ class Novelty(FormulaHeuristic):
     """Is the formula absent from the known-formula sources?
 
     ``hard`` is True so that callers which only read the class attribute still prune known
-    formulas for novel requests; for other requests it always passes and only scores 1 (novel)
-    or 0.3 (known) with ``weight``. :meth:`is_hard` says which role it plays for a request.
+    formulas for novel requests; for other requests it always passes and scores 1, known or not
+    (a chemist lists the known members first; the reason still says where a formula is known).
+    :meth:`is_hard` says which role it plays for a request. A formula in the Materials Project
+    list counts as known whatever index the request names (``data.known.novelty_sources``).
 
     Args:
         known_index: object with ``is_known`` and ``sources_of``; defaults to
@@ -192,7 +194,9 @@ class Novelty(FormulaHeuristic):
         avoided = _reduced_formula_or_none(proposal.formula)
         if avoided is not None and avoided in {_reduced_formula_or_none(f) for f in request.avoid_formulas}:
             return HeuristicResult(self.name, False, 0.0, f"{avoided} is on the request's list of formulae to avoid")
-        sources = tuple(request.novelty_sources) or ("mp", "icsd")
+        from genms_pmg.data.known import novelty_sources
+
+        sources = novelty_sources(request)
         # Without the index every formula would look novel: a DataUnavailableError stops the search.
         found = self._known_index().sources_of(proposal.formula)
         found = {s: ids for s, ids in found.items() if s in sources and ids}
@@ -202,7 +206,9 @@ class Novelty(FormulaHeuristic):
         where = " and ".join(
             f"{_SOURCE_NAMES.get(s, s)} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
             for s, ids in found.items())
-        return HeuristicResult(self.name, not request.novel, self.KNOWN_SCORE, f"known in {where}")
+        # a request that does not ask for new materials is served known members first: no penalty
+        return HeuristicResult(self.name, not request.novel, self.KNOWN_SCORE if request.novel else 1.0,
+                               f"known in {where}")
 
 
 #: Pauling electronegativity difference windows (anion minus cation mean) per band-gap word.

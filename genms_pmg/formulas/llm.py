@@ -294,7 +294,9 @@ class LLMFormulaProposer(FormulaProposer):
 
         cards = [hit.card for hit in retrieve_cards(request, k=3)]
         sources = tuple(request.novelty_sources) or ("mp", "icsd")
-        key = (sources, tuple(request.required_elements), tuple(request.excluded_elements), anion_elements(request),
+        from genms_pmg.data.forget import forgotten
+
+        key = (forgotten(), sources, tuple(request.required_elements), tuple(request.excluded_elements), anion_elements(request),
                target_ratio(request))
         if key not in self._known:  # a search asks up to three times for one request: filter once
             self._known[key] = known_formulas_for(request, self._index().formulas(sources), cap=self.known_in_prompt)

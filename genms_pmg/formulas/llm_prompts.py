@@ -46,8 +46,11 @@ def describe_card(card: FamilyCard) -> str:
             chem += f", {s.coordination}-coordinated"
         sites.append(f"{s.role} ({chem})")
     parts = [f"{card.name}: template {card.template}; sites {'; '.join(sites)}"]
-    if card.examples:
-        parts.append(f"known examples {', '.join(card.examples)}")
+    from genms_pmg.data.forget import without_forgotten
+
+    examples = without_forgotten(card.examples)
+    if examples:
+        parts.append(f"known examples {', '.join(examples)}")
     if card.notes:
         parts.append(card.notes)
     return "- " + "; ".join(parts)

@@ -38,6 +38,11 @@ SITE_BEAM = 36
 #: Log-penalty when the Shannon table lacks the site's coordination for a species.
 NO_CN_PENALTY = math.log(0.6)
 GENERIC_ANIONS = ("O", "F", "Cl", "S", "N")
+#: Known members within this DFT energy above the hull (eV/atom; the search's calibrated bound)
+#: count as stable and are listed most-studied first (entries in the bundled indexes).
+KNOWN_STABLE_E_HULL = 0.025
+#: First words of a known member's first reason (``propose`` keeps them all, in order).
+KNOWN_REASON = "known"
 #: Log-prior of a generic template when the request names a space group some family takes.
 SPACE_GROUP_GENERIC_LOGP = math.log(0.2)
 #: Log-prior per extra cation kind in a generic template (simpler formulas first).
@@ -135,19 +140,22 @@ class OfflineFormulaProposer(FormulaProposer):
         greedy_fraction: share of ``n`` (rounded up) taken in likelihood order before drawing.
         substitution_weight: weight of the ion-substitution likelihood from the family's known
             members (0 switches it off).
+        known_first: list the family's known members from the bundled data first when novelty is
+            not asked, and add substitutions of them (False: the plain enumeration).
     """
 
     name = "offline"
 
     def __init__(
         self, *, known_index: Any = None, temperature: float = 1.0, pool_factor: int = 4,
-        greedy_fraction: float = 0.5, substitution_weight: float = 1.0,
+        greedy_fraction: float = 0.5, substitution_weight: float = 1.0, known_first: bool = True,
     ) -> None:
         self._known_index = known_index
         self.temperature = temperature
         self.pool_factor = pool_factor
         self.greedy_fraction = greedy_fraction
         self.substitution_weight = substitution_weight
+        self.known_first = known_first
 
     # -- public -----------------------------------------------------------------------------
     def propose(
@@ -163,7 +171,8 @@ class OfflineFormulaProposer(FormulaProposer):
         if not pool:
             return []
         logl = np.log(np.maximum([c.prior for c in pool], 1e-300))
-        head = min(len(pool), n, math.ceil(self.greedy_fraction * n))
+        known = sum(1 for c in pool if c.reasons and c.reasons[0].startswith(KNOWN_REASON))
+        head = min(len(pool), n, max(known, math.ceil(self.greedy_fraction * n)))  # known members all first
         chosen = list(range(head))
         if self.temperature > 0 and len(pool) > n:
             keys = logl[head:] / self.temperature + np.random.default_rng(seed).gumbel(size=len(pool) - head)
@@ -218,7 +227,86 @@ class OfflineFormulaProposer(FormulaProposer):
         best = out[0].prior if out else 0.0
         for p in out:
             p.prior = math.exp(p.prior - best)
+        if family is not None and self.known_first:
+            out = self._with_data(request, family, out, excluded, alloys=alloys, limit=limit)
         return out
+
+    def _with_data(self, request: Request, family: str, enumerated: list[FormulaProposal], excluded: set[str],
+                   *, alloys: bool, limit: int) -> list[FormulaProposal]:
+        """Known members first (unless novelty is asked), then enumerated formulas merged with
+        substitutions of known members (which keep mixed-valence sites), by prior.
+
+        Why: the bundled data knows the family's real compounds; a chemist lists those before
+        inventing, and invents by swapping an ion of a real one.
+        """
+        from genms_pmg.knowledge.members import known_members, substitutions
+
+        card = get_family(family)
+        forbidden = set(request.forbidden_elements())
+        known: list[FormulaProposal] = []
+        if not request.novel:
+            members = [m for m in known_members(family)
+                       if _fits(request, card, m.species, forbidden)
+                       and (m.space_group is None or not request.space_group or m.space_group == request.space_group)]
+            order = {el: i for i, el in enumerate(card.default_anions)}
+
+            def tier(m) -> int:  # the card's usual anions first when the user named none
+                if request.anion_classes or not order:
+                    return 0
+                return min((order.get(el, len(order)) for _, el, ox in m.species if ox < 0), default=len(order))
+
+            index = self._index()
+
+            def attention(m) -> int:  # entries in the bundled indexes: polymorphs and orderings studied
+                return sum(len(ids) for ids in index.sources_of(m.formula).values())
+
+            def stable(m) -> bool:
+                return m.e_above_hull is not None and m.e_above_hull <= KNOWN_STABLE_E_HULL
+
+            members.sort(key=lambda m: (tier(m), not stable(m), -attention(m) if stable(m) else 0,
+                                        m.e_above_hull if m.e_above_hull is not None else math.inf,
+                                        not m.verified, m.formula))
+            for i, m in enumerate(members):  # ranks fixed before exclusion: asking again keeps the order
+                if m.formula in excluded:
+                    continue
+                if len(known) >= limit:
+                    break
+                hull = (f"{m.hull_source} E_hull {m.e_above_hull:+.3f} eV/atom" if m.e_above_hull is not None
+                        else "no DFT hull distance in the bundled data")
+                what = KNOWN_REASON
+                known.append(FormulaProposal(
+                    formula=m.formula, family=family, oxidation_states=_states(m.species), prior=1.0 - 1e-3 * i,
+                    proposer=self.name, reasons=[f"{what} {card.key.replace('_', ' ')}: {m.evidence}", hull,
+                                                 _species_line(m.species)]))
+        taken = {p.formula for p in known}
+        pool = sorted({el for el in chem.cation_pool()} | {el for el in card.default_anions} | set(request.required_elements))
+        subs: list[FormulaProposal] = []
+        found = [x for x in substitutions(family, elements=pool) if x.formula not in taken and x.formula not in excluded]
+        best = found[0].probability if found else 1.0
+        for x in found:
+            if len(subs) >= limit:
+                break
+            if not _fits(request, card, x.species, forbidden) or not chem.is_charge_neutral(x.formula, alloys=alloys):
+                continue
+            if not self._novel_ok(request, x.formula):
+                continue
+            subs.append(FormulaProposal(
+                formula=x.formula, family=family, oxidation_states=_states(x.species),
+                prior=self.substitution_weight and (x.probability / best) ** self.substitution_weight or 1e-3,
+                proposer=self.name, reasons=[f"ion substitution of {x.source} ({x.swap}, p={x.probability:.2g})",
+                                             _species_line(x.species)]))
+        merged: dict[str, FormulaProposal] = {}
+        for p in [*enumerated, *subs]:
+            if p.formula in taken:
+                continue
+            if p.formula not in merged or merged[p.formula].prior < p.prior:
+                merged[p.formula] = p
+        rest = sorted(merged.values(), key=lambda p: (-p.prior, p.formula))
+        if known:  # invented formulas after every known member, their relative priors kept
+            floor = known[-1].prior * 0.5
+            for p in rest:
+                p.prior *= floor
+        return [*known, *rest][:limit]
 
     def _any_of_candidates(self, request: Request, *, limit: int, exclude: Collection[str]) -> list[FormulaProposal]:
         """'Li or Na': one search per choice (each required in turn), merged by likelihood.
@@ -400,15 +488,68 @@ class OfflineFormulaProposer(FormulaProposer):
             out.append((logl + term, key, combo, [*extra, *note]))
         return out
 
-    def _novel_ok(self, request: Request, formula: str) -> bool:
-        if not request.novel:
-            return True
+    def _index(self):
         if self._known_index is None:
             from genms_pmg.data.known import KnownFormulaIndex
 
             self._known_index = KnownFormulaIndex.default()
-        sources = tuple(request.novelty_sources) or ("mp", "icsd")
-        return not self._known_index.is_known(formula, sources=sources)
+        return self._known_index
+
+    def _novel_ok(self, request: Request, formula: str) -> bool:
+        if not request.novel:
+            return True
+        from genms_pmg.data.known import novelty_sources
+
+        return not self._index().is_known(formula, sources=novelty_sources(request))
+
+
+def _states(species) -> dict[str, float]:
+    return {el: float(ox) for _, el, ox in species if ox}
+
+
+def _species_line(species) -> str:
+    def fmt(el: str, ox: float) -> str:
+        if abs(ox - round(ox)) > 1e-3:
+            return f"{el}{abs(ox):g}{'+' if ox > 0 else '-'} (mixed valence)"
+        return _ion(el, int(round(ox)))
+
+    return ", ".join(fmt(el, ox) for _, el, ox in species)
+
+
+def _fits(request: Request, card: FamilyCard, species, forbidden: set[str]) -> bool:
+    """Whether a formula given as (count, element, state) meets the request's element rules."""
+    from genms_pmg.knowledge.members import site_roles
+
+    present = {el for _, el, _ in species}
+    if not set(request.required_elements) <= present or present & forbidden:
+        return False
+    if any(not set(group) & present for group in request.required_any):
+        return False
+    if request.anion_classes:
+        asked = {el for c in request.anion_classes for el in ANION_CLASSES.get(c, ((), 0))[0]}
+        if not asked & {el for _, el, ox in species if ox < 0}:
+            return False
+    if request.max_atoms is not None and sum(c for c, _, _ in species) > request.max_atoms:
+        return False
+    wanted = getattr(request, "site_elements", None) or {}
+    if wanted:
+        roles = site_roles(species, card)
+        if roles is None:
+            return False
+        for key, allowed in wanted.items():
+            role = _site_role(card, key)
+            if role is not None and roles.get(role) not in set(allowed):
+                return False
+    return True
+
+
+def _site_role(card: FamilyCard, key: str) -> str | None:
+    """The card role a site key names: a role letter, or a coordination word (tetrahedral -> CN 4)."""
+    if any(s.role == key for s in card.sites):
+        return key
+    cn = {"tetrahedral": 4, "octahedral": 6, "cubic": 8, "8-fold": 8, "12-fold": 12, "linear": 2}.get(key.lower())
+    matches = [s.role for s in card.sites if cn is not None and s.coordination == cn and s.kind != "anion"]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _fit_anions(pairs: Iterable[tuple[str, int | None]], site: SiteSpec,
@@ -499,43 +640,61 @@ def _substitution_table():
     return SubstitutionProbability()
 
 
-@lru_cache(maxsize=None)
-def _family_members(family: str) -> tuple[tuple[str, tuple[tuple[int, str, int], ...]], ...]:
-    """The card's examples as (formula, ((count, element, oxidation state), ...)) with one element
-    per site (examples that put one element on two sites, such as Fe3O4, are skipped)."""
+def _family_members(family: str) -> tuple[tuple[str, tuple[tuple[int, str, float], ...]], ...]:
+    """Sources of the substitution prior: the family's verified members in the bundled data (most
+    stable first) and the card's examples, as (formula, ((count, element, oxidation state), ...));
+    mixed-valence members keep their average state. Forgotten formulas are left out."""
+    from genms_pmg.data.forget import forgotten
+
+    return _members_cached(family, forgotten())
+
+
+@lru_cache(maxsize=64)
+def _members_cached(family: str, hidden: frozenset[str]):
     from pymatgen.core import Composition
 
-    out = []
+    from genms_pmg.knowledge.members import SOURCES_PER_FAMILY, known_members, oxidation_guess
+
+    out = {m.formula: m.species for m in known_members(family, listed=False)[:SOURCES_PER_FAMILY]}
     for example in get_family(family).examples:
-        comp = Composition(example)
-        guesses = comp.oxi_state_guesses(max_sites=-50)
-        if not guesses:
-            continue
-        counts = comp.reduced_composition.get_el_amt_dict()
-        out.append((example, tuple((int(round(counts[el])), el, int(round(ox))) for el, ox in guesses[0].items())))
-    return tuple(out)
+        reduced = Composition(example).reduced_formula
+        if reduced not in hidden and reduced not in out and (species := oxidation_guess(reduced)) is not None:
+            out[reduced] = species
+    return tuple(out.items())
+
+
+@lru_cache(maxsize=262144)
+def _pair_probability(new: str, new_ox: int, old: str, old_ox: float) -> float:
+    """pymatgen's conditional substitution probability of one site; a fractional (mixed-valence)
+    source charge averages the two integer charges around it; unseen species give 0."""
+    from pymatgen.core import Species
+
+    table = _substitution_table()
+    states = {math.floor(old_ox), math.ceil(old_ox)} if abs(old_ox - round(old_ox)) > 1e-3 else {int(round(old_ox))}
+    total = 0.0
+    for s in states:
+        try:
+            total += table.cond_prob(Species(new, new_ox), Species(old, s))
+        except (KeyError, ValueError, ZeroDivisionError):
+            pass
+    return total / len(states)
 
 
 def _substitution_probability(target: list[tuple[str, int, str, int]], members) -> tuple[float, str]:
     """Best P(target | member) over members and count-consistent site assignments, with a reason."""
-    from pymatgen.core import Species
-
-    table = _substitution_table()
     best, source = 0.0, ""
     for formula, species in members:
         if len(species) != len(target):
             continue
         for perm in permutations(species):
-            if any(c != t[1] for (c, _, _), t in zip(perm, target)):
+            if any(c != t[1] or (ox > 0) != (t[3] > 0) for (c, _, ox), t in zip(perm, target)):
                 continue
-            if any((ox > 0) != (t[3] > 0) for (_, _, ox), t in zip(perm, target)):
-                continue
-            try:
-                p = table.cond_prob_list([Species(t[2], t[3]) for t in target], [Species(el, ox) for _, el, ox in perm])
-            except (KeyError, ValueError, ZeroDivisionError):  # a species the mined table never saw
-                continue
+            p = 1.0
+            for (_, el, ox), t in zip(perm, target):
+                p *= _pair_probability(t[2], t[3], el, ox)
+                if p <= best:
+                    break
             if p > best:
-                swaps = [f"{el}{ox:+d}->{t[2]}{t[3]:+d}".replace("+1", "+").replace("-1", "-")
-                         for (_, el, ox), t in zip(perm, target) if el != t[2]]
+                swaps = [f"{el}{ox:+g}->{t[2]}{t[3]:+d}" for (_, el, ox), t in zip(perm, target) if el != t[2]]
                 best, source = p, f"{formula}" + (f" ({', '.join(swaps)})" if swaps else " (itself)")
     return best, source

@@ -229,8 +229,12 @@ def evidence_for(text: str) -> dict[str, Evidence]:
         if key not in best or ev.strength > best[key].strength:
             best[key] = ev
 
+    from genms_pmg.data.forget import is_forgotten
+
     lowered = text.lower()
     for name, (formula, key) in MINERALS.items():
+        if is_forgotten(formula):
+            continue
         if re.search(r"(?<![a-z])" + re.escape(name) + r"(?![a-z])", lowered):
             offer(key, Evidence(MINERAL, f"{name} is {formula}"))
     mentioned = formulas_in(text)
@@ -239,9 +243,13 @@ def evidence_for(text: str) -> dict[str, Evidence]:
             mentioned.append((written, formula))
             continue
         for key, example in _examples_by_elements().get(elements, ()):
+            if is_forgotten(example):
+                continue
             offer(key, Evidence(NAMED, f"{written} matches example {example}"))
     table = prototype_table()
     for written, reduced in mentioned:
+        if is_forgotten(reduced):
+            continue  # a hidden formula is nobody's example and has no known structure
         for key, _ in _examples().get(reduced, ()):
             offer(key, Evidence(EXAMPLE, f"{written} is a card example"))
         for proto, ground in table.get(reduced, {}).items():

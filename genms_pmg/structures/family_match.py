@@ -28,9 +28,16 @@ def family_matcher() -> StructureMatcher:
     return StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)
 
 
-@lru_cache(maxsize=None)
 def family_references(family: str) -> tuple[tuple[str, Structure], ...]:
-    """(name, structure) references of ``family``: card AFLOW prototypes, then OQMD exemplars."""
+    """(name, structure) references of ``family``: card AFLOW prototypes, then OQMD exemplars
+    (never a forgotten formula's structure, see ``data.forget``)."""
+    from genms_pmg.data.forget import forgotten
+
+    return _family_references(family, forgotten())
+
+
+@lru_cache(maxsize=64)
+def _family_references(family: str, hidden: frozenset[str]) -> tuple[tuple[str, Structure], ...]:
     card = FAMILIES[family]
     refs: list[tuple[str, Structure]] = []
     for entry in AFLOW_PROTOTYPE_LIBRARY:
