@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--json", action="store_true", help="print machine-readable results to stdout instead of the table")
     gen.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
     gen.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_knowledge_options(gen)
 
     plug = sub.add_parser("plugins", help="list installed plugins and whether they load",
                           description="List every plugin of every genms.* entry-point group with its state; "
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
     parse.add_argument("--cards", type=_positive_int, metavar="K", default=None,
                        help="also show the K family cards retrieval hands to the proposers, with why")
+    _add_knowledge_options(parse)
 
     prop = sub.add_parser(
         "propose", help="propose and rank formulae for a request (pi_hi and R_hi, no structures)",
@@ -139,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     prop.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
     prop.add_argument("--all", action="store_true", help="also list the formulae a hard check rejected")
     prop.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_knowledge_options(prop)
 
     known = sub.add_parser(
         "known", help="is a formula already in Materials Project or ICSD?",
@@ -147,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     known.add_argument("formula", nargs="+", help="one or more formulae, e.g. CaTiO3 Ba2MgWO6")
     known.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_knowledge_options(known)
 
     train = sub.add_parser(
         "train-diffusion", help="train the structure diffusion model (pi_lo) on CIF structures",
@@ -262,6 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Largest count of one element per reduced formula unit accepted as a formula (larger is a typo).
+MAX_FORMULA_AMOUNT = 1000
+
+
+def _add_knowledge_options(command: argparse.ArgumentParser) -> None:
+    """--forget and --novel-against: what counts as known, shared by every command that asks."""
+    command.add_argument("--forget", type=Path, metavar="FILE", default=None,
+                         help="text file of formulae to treat as unknown everywhere (novelty indexes, templates, "
+                         "family tables, known members, substitution priors, hull): for rediscovery tests")
+    command.add_argument("--novel-against", action="append", choices=("mp", "icsd"), default=None, metavar="INDEX",
+                         help="count as known only formulae in INDEX (mp or icsd; repeat for both) and ask for new "
+                         "ones; by default a formula in the Materials Project list is known whatever the request says")
+
+
 def _int_tuple(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -279,6 +297,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    try:
+        forget = _read_forget(getattr(args, "forget", None))
+    except GenMSError as err:
+        print(f"genms: error: {err}", file=sys.stderr)
+        return err.exit_code
+    from genms_pmg.data.forget import forgetting
+
+    with forgetting(forget):
+        return _dispatch(parser, args)
+
+
+def _read_forget(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    from genms_pmg.data.forget import read_formula_file
+
+    return read_formula_file(path, what="--forget")
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         if args.command == "generate":
             return _cmd_generate(args)
@@ -351,6 +389,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.out is not None:
         _prepare_out(args.out, force=args.force, resume=args.resume)
     request = _parsed(args)  # fail fast on bad text, before any model loads
+    _warn_ignored(request)
     _check_llm_options(args)
     if args.generators and len(set(args.generators)) != len(args.generators):
         raise UsageError(f"--generator names {', '.join(args.generators)}: each generator once, e.g. "
@@ -495,7 +534,19 @@ def _parsed(args: argparse.Namespace):
 
     request = parse_request(args.request)
     request.avoid_formulas = list(dict.fromkeys([*request.avoid_formulas, *_read_avoid(getattr(args, "avoid", None))]))
+    against = getattr(args, "novel_against", None)
+    if against:
+        request.novel, request.novel_against = True, list(dict.fromkeys(against))
+        request.novelty_sources = list(request.novel_against)
     return request
+
+
+def _warn_ignored(request) -> None:
+    """The words no parsing rule used, in one line, so a user can see what was not understood."""
+    if request.ignored:
+        print(f"genms: warning: not understood and not used: {', '.join(request.ignored[:12])}"
+              f"{' ...' if len(request.ignored) > 12 else ''} (see `genms parse`; rephrase if they matter)",
+              file=sys.stderr)
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
@@ -525,6 +576,7 @@ def _cmd_propose(args: argparse.Namespace) -> int:
     from genms_pmg.generator import formula_stage
 
     request = _parsed(args)
+    _warn_ignored(request)
     _check_llm_options(args)
     proposer, heuristics = formula_stage(proposer=args.proposer, llm_model=args.llm_model, llm_rank=args.llm_rank)
     ranked = propose_ranked(request, proposers=[proposer], heuristics=heuristics, n=args.n, seed=args.seed)
@@ -539,8 +591,13 @@ def _cmd_propose(args: argparse.Namespace) -> int:
                    "rejected": sum(not r.passed for r in ranked)}
         print(json.dumps(payload, indent=1))
         return 0
+    from genms_pmg.formulas.ranking import shortfall
+
+    short = shortfall(request, ranked, args.n)
     if not shown:
         print(f"no formula passed every hard check ({len(ranked)} proposed); rerun with --all to see why")
+        if short:
+            print(f"genms: note: {short}", file=sys.stderr)
         return 0
     from genms_pmg.formulas.base import display_formula
 
@@ -554,6 +611,8 @@ def _cmd_propose(args: argparse.Namespace) -> int:
     rejected = sum(not r.passed for r in ranked)
     if rejected and not args.all:
         print(f"({rejected} more proposed formula(e) failed a hard check; --all lists them)")
+    if short:
+        print(f"genms: note: {short}", file=sys.stderr)
     return 0
 
 
@@ -570,17 +629,29 @@ def _cmd_known(args: argparse.Namespace) -> int:
                 raise ValueError(token)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise UsageError(f"{token!r} is not a chemical formula; write it like CaTiO3 or Ba2MgWO6") from None
+        amounts = comp.reduced_composition.get_el_amt_dict()
+        if max(amounts.values()) > MAX_FORMULA_AMOUNT:
+            raise UsageError(f"{token!r} has {max(amounts.values()):g} atoms of one element per formula unit; "
+                             f"no crystal has more than {MAX_FORMULA_AMOUNT}; check the numbers")
         formulas.append(comp.reduced_formula)
     index = KnownFormulaIndex.default()
     names = {"mp": "Materials Project (matbench mp_e_form)", "icsd": "ICSD (OQMD-ICSD structures)"}
+    mp, icsd = index.formulas(("mp",)), index.formulas(("icsd",))
+    coverage = {"mp_formulas": len(mp), "icsd_formulas": len(icsd), "icsd_in_mp": len(icsd & mp),
+                "note": "the ICSD index is the OQMD relaxations of a 32,163-structure ICSD subset, not all of "
+                        "ICSD; a formula missing from it may still be known, so novelty checks also use the "
+                        "Materials Project list unless --novel-against icsd is given"}
     rows = [{"formula": f, "known": bool(found := {s: ids for s, ids in index.sources_of(f).items() if ids}),
              "sources": found} for f in formulas]
     if args.json:
-        print(json.dumps(rows if len(rows) > 1 else rows[0], indent=1))
+        print(json.dumps({"formulas": rows, "indexes": coverage}, indent=1))
         return 0
+    print(f"indexes: Materials Project list {len(mp):,} formulae; ICSD subset (OQMD-ICSD) {len(icsd):,} formulae, "
+          f"{len(icsd & mp):,} of them also in the MP list; the ICSD subset is partial, so a formula it lacks "
+          "may still be known")
     for row in rows:
         if not row["known"]:
-            print(f"{row['formula']}: not in Materials Project or ICSD (novel by both indexes)")
+            print(f"{row['formula']}: in neither index (Materials Project list, ICSD subset)")
             continue
         where = "; ".join(f"{names.get(s, s)}: {', '.join(map(str, ids[:5]))}{' ...' if len(ids) > 5 else ''}"
                           f" ({len(ids)} entr{'y' if len(ids) == 1 else 'ies'})" for s, ids in row["sources"].items())

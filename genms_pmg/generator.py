@@ -135,6 +135,11 @@ class LanguageStructureGenerator(StructureGenerator):
         llm_model: model for the LLM path (``proposer="llm"``, ``llm_rank``); None reads
             ``GENMS_LLM_MODEL``. The endpoint comes from ``OPENAI_BASE_URL`` (see ``formulas.llm``).
         llm_rank: add the opt-in LLM ranking heuristic (``llm_rank``) to R_hi.
+        forget: formulas treated as unknown everywhere during the search (novelty indexes, template
+            pool, family tables, known members, substitution priors, hull; see ``data.forget``):
+            hide real compounds and see whether the search finds them again.
+        novel_against: count as known only formulas in these indexes ("mp", "icsd") and ask for new
+            ones; None keeps the default (the Materials Project list always counts as known).
     """
 
     DEFAULT_GENERATORS: tuple[str, ...] = ("diffusion", "templates")
@@ -157,6 +162,8 @@ class LanguageStructureGenerator(StructureGenerator):
         relax_steps: int = 200,
         max_e_hull: float | None = None,
         hull: bool = True,
+        forget: Sequence[str] | None = None,
+        novel_against: Sequence[str] | None = None,
     ) -> None:
         if llm_model is not None and proposer != "llm" and not llm_rank:
             raise UsageError("llm_model is used only by proposer='llm' or llm_rank=True; add one of them "
@@ -176,6 +183,14 @@ class LanguageStructureGenerator(StructureGenerator):
         self.relax_steps = relax_steps
         self.max_e_hull = max_e_hull
         self.hull = hull
+        from genms_pmg.data.forget import forgetting
+
+        with forgetting(forget) as hidden:  # validates the formulas now, with a one-line error
+            self.forget = sorted(hidden)
+        bad = [s for s in (novel_against or ()) if s not in ("mp", "icsd")]
+        if bad:
+            raise UsageError(f"novel_against takes 'mp' and/or 'icsd', not {bad[0]!r}")
+        self.novel_against = list(dict.fromkeys(novel_against)) if novel_against else None
         self._search: HierarchicalSearch | None = None
 
     def _build_search(self) -> HierarchicalSearch:
@@ -199,10 +214,18 @@ class LanguageStructureGenerator(StructureGenerator):
 
     def search(self, request: str | Request, n: int = 3, *, seed: int | None = None, checkpoint: Path | None = None) -> SearchResult:
         """Run the search and return the full :class:`SearchResult` (candidates and tree)."""
+        from genms_pmg.data.forget import forgetting
+
+        with forgetting(self.forget):
+            return self._run_search(request, n, seed=seed, checkpoint=checkpoint)
+
+    def _run_search(self, request: str | Request, n: int, *, seed: int | None, checkpoint: Path | None) -> SearchResult:
         if not isinstance(n, int) or n < 1:
             raise UsageError(f"n must be a positive whole number of structures, got {n!r}")
         t0 = time.perf_counter()
         parsed = request if isinstance(request, Request) else parse_request(request)
+        if self.novel_against:
+            parsed.novel, parsed.novel_against, parsed.novelty_sources = True, list(self.novel_against), list(self.novel_against)
         parse_s = time.perf_counter() - t0
         seed = self.seed if seed is None else seed
         search = self._build_search()
@@ -214,6 +237,15 @@ class LanguageStructureGenerator(StructureGenerator):
                 f"no formula satisfies {parsed.text!r} (tried {len(formulas)}); "
                 "relax a constraint (elements, anion, family) and try again"
             )
+        from genms_pmg.formulas.ranking import shortfall
+
+        short = shortfall(parsed, formulas, search.config.formulas)
+        if short:
+            import warnings
+
+            from genms_pmg.errors import GenMSWarning
+
+            warnings.warn(short, GenMSWarning, stacklevel=2)
         nodes = ranked_structure_nodes(tree, tiered=search.scorer.tiered_names())[:n]
         if len(nodes) < n:
             why = _rejection_summary(tree)

@@ -22,6 +22,7 @@ from typing import Any
 from pymatgen.core import Composition, Structure
 from tqdm.auto import tqdm
 
+from genms_pmg.data.forget import forgotten
 from genms_pmg.energy.base import EnergyModel
 from genms_pmg.errors import UsageError
 from genms_pmg.formulas.base import (
@@ -332,6 +333,7 @@ class HierarchicalSearch:
     def _fingerprint(self, request: Request, seed: int) -> dict[str, Any]:
         return {
             "request": request.as_dict(), "seed": seed, "config": asdict(self.config),
+            "forgotten": sorted(forgotten()),  # a resume under another --forget list starts afresh
             "proposers": [p.name for p in self.proposers], "generators": [g.name for g in self.generators],
             "energy_model": self.energy_model.name,
             # an LLM's answers depend on the model: a resume with another model must start afresh

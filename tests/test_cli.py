@@ -150,11 +150,26 @@ def test_propose_all_lists_rejected_formulae_with_why(capsys):
 
 def test_known_says_where_a_formula_is_found(capsys):
     assert main(["known", "CaTiO3", "LiZnSbO9", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)
+    rows = doc["formulas"]
     assert rows[0]["formula"] == "CaTiO3" and rows[0]["known"] and set(rows[0]["sources"]) == {"mp", "icsd"}
     assert rows[1] == {"formula": "LiZnSbO9", "known": False, "sources": {}}
+    # index sizes: the MP list is about 100k reduced formulas, the ICSD subset about 20k (32,163 structures)
+    assert 80_000 < doc["indexes"]["mp_formulas"] < 140_000
+    assert 10_000 < doc["indexes"]["icsd_formulas"] < 32_163
+    assert doc["indexes"]["icsd_in_mp"] < doc["indexes"]["icsd_formulas"]
     assert main(["known", "Ba2MgWO6"]) == 0
-    assert "known in Materials Project" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "known in Materials Project" in out and out.startswith("indexes: Materials Project list")
+    # CuGaS2 (chalcopyrite) is missing from the bundled ICSD subset but on the MP list
+    assert main(["known", "CuGaS2", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["formulas"][0]
+    assert set(row["sources"]) == {"mp"}
+
+
+def test_known_refuses_absurd_counts():
+    line = _one_line_error(genms("known", "Na1000000000000Cl"))
+    assert "atoms of one element" in line
 
 
 def test_known_and_avoid_give_one_line_errors(tmp_path):

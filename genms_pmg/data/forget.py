@@ -21,7 +21,7 @@ from pathlib import Path
 
 from genms_pmg.errors import UsageError
 
-__all__ = ["forgetting", "forgotten", "is_forgotten", "read_formula_file", "remembering", "without_forgotten"]
+__all__ = ["forgetting", "forgotten", "is_forgotten", "redact", "read_formula_file", "remembering", "without_forgotten"]
 
 _FORGOTTEN: ContextVar[frozenset[str]] = ContextVar("genms_forgotten", default=frozenset())
 
@@ -46,6 +46,16 @@ def is_forgotten(formula: str) -> bool:
         return _reduce(formula) in hidden
     except UsageError:
         return False
+
+
+def redact(text: str) -> str:
+    """``text`` with every forgotten formula written in it replaced by "(a hidden compound)"."""
+    if not _FORGOTTEN.get():
+        return text
+    import re
+
+    return re.sub(r"(?<![A-Za-z0-9])(?:[A-Z][a-z]?\d*){2,}(?![A-Za-z0-9])",
+                  lambda m: "(a hidden compound)" if is_forgotten(m.group(0)) else m.group(0), text)
 
 
 def without_forgotten(formulas: Iterable[str]) -> list[str]:

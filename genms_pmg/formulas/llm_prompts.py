@@ -53,7 +53,9 @@ def describe_card(card: FamilyCard) -> str:
         parts.append(f"known examples {', '.join(examples)}")
     if card.notes:
         parts.append(card.notes)
-    return "- " + "; ".join(parts)
+    from genms_pmg.data.forget import redact
+
+    return redact("- " + "; ".join(parts))
 
 
 def anion_elements(request: Request) -> tuple[str, ...]:

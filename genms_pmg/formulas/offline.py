@@ -242,7 +242,8 @@ class OfflineFormulaProposer(FormulaProposer):
         from genms_pmg.knowledge.members import known_members, substitutions
 
         card = get_family(family)
-        forbidden = set(request.forbidden_elements())
+        # radioactive and noble-gas elements are never proposed unless asked for by name (BaPuO3 is known)
+        forbidden = set(request.forbidden_elements()) | (set(chem.EXCLUDED_ELEMENTS) - set(request.required_elements))
         known: list[FormulaProposal] = []
         if not request.novel:
             members = [m for m in known_members(family)

@@ -47,9 +47,18 @@ class RankedFormula(_DataclassMSONable):
 
 def propose_ranked(
     request: Request, *, proposers: Sequence[FormulaProposer], heuristics: Sequence[FormulaHeuristic],
-    n: int, seed: int = 0,
+    n: int, seed: int = 0, forget: Sequence[str] | None = None,
 ) -> list[RankedFormula]:
-    """Propose up to ``n`` formulae, judge each with every heuristic, passing ones first by value."""
+    """Propose up to ``n`` formulae, judge each with every heuristic, passing ones first by value.
+
+    ``forget``: formulas treated as unknown meanwhile (``data.forget``)."""
+    from genms_pmg.data.forget import forgetting
+
+    with forgetting(forget):
+        return _propose_ranked(request, proposers=proposers, heuristics=heuristics, n=n, seed=seed)
+
+
+def _propose_ranked(request: Request, *, proposers, heuristics, n: int, seed: int) -> list[RankedFormula]:
     from genms_pmg.search import collect_proposals
 
     def passes(p: FormulaProposal) -> bool:
@@ -65,4 +74,51 @@ def propose_ranked(
     return ranked
 
 
-__all__ = ["RankedFormula", "propose_ranked"]
+def shortfall(request: Request, ranked: Sequence[RankedFormula], n: int) -> str | None:
+    """One line saying why fewer than ``n`` formulae passed, or None when ``n`` did.
+
+    Names what cut the candidates: the hard checks that rejected proposals (with counts), and, when
+    the proposer itself ran dry, the request's constraints that bound the space it searched.
+    """
+    passed = sum(1 for r in ranked if r.passed)
+    if passed >= n:
+        return None
+    from collections import Counter
+
+    cuts = Counter(c["name"] for r in ranked if not r.passed for c in r.checks if not c.get("passed", True))
+    parts = []
+    if len(ranked) < n:
+        parts.append(f"the proposer found only {len(ranked)} plausible formula(e) for {_constraints(request)}")
+    if cuts:
+        parts.append("hard checks rejected " + ", ".join(f"{k} {v}" for k, v in cuts.most_common()))
+    return f"only {passed} of the {n} formulae asked for passed every hard check: " + "; ".join(parts)
+
+
+def _constraints(request: Request) -> str:
+    """The request's binding constraints in a few words ("a fluorite (AX2) with Ce, oxide anions")."""
+    from genms_pmg.knowledge.families import FAMILIES
+
+    bits = []
+    card = FAMILIES.get(request.family or "")
+    bits.append(f"a {card.name.split('(')[0].strip()} ({card.template})" if card else "this request")
+    if request.required_elements:
+        bits.append("with " + ", ".join(request.required_elements))
+    for group in request.required_any:
+        bits.append("with one of " + "/".join(group[:6]) + ("..." if len(group) > 6 else ""))
+    sites = getattr(request, "site_elements", None) or {}
+    for role, els in sites.items():
+        bits.append(f"{'/'.join(els[:4])} on site {role}")
+    if request.anion_classes:
+        bits.append("/".join(request.anion_classes) + " anions")
+    excluded = request.forbidden_elements()
+    if excluded:
+        bits.append(f"{len(excluded)} element(s) excluded")
+    if request.max_atoms:
+        bits.append(f"at most {request.max_atoms} atoms")
+    if request.novel:
+        bits.append("absent from the known-formula indexes")
+    bits.append("charge balance")
+    return ", ".join(bits)
+
+
+__all__ = ["RankedFormula", "propose_ranked", "shortfall"]

@@ -41,7 +41,9 @@ __all__ = ["KnownMember", "Substitution", "known_members", "mp_e_above_hull", "s
 #: Least substitution probability (pymatgen's conditional lambda) for a listed member or a new one.
 MIN_SUBSTITUTION_PROBABILITY = 1e-3
 #: Verified members used as sources of substitutions (most stable first).
-SOURCES_PER_FAMILY = 80
+SOURCES_PER_FAMILY = 200
+#: Slack (in r_site/r_anion) on the card's radius-ratio windows before a member counts as implausible.
+WINDOW_SLACK = 0.1
 _SYMBOL = re.compile(r"[A-Z][a-z]?")
 
 
@@ -264,6 +266,39 @@ def _examples(family: str) -> tuple[KnownMember, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=8192)
+def plausible(species: tuple[tuple[int, str, float], ...], family: str) -> bool:
+    """Whether a composition fits the card's sites the way a chemist reads the family: counts and
+    charge signs, and where the family has one, the radius-ratio window (with ``WINDOW_SLACK``).
+    The card's listed site charges are not required: data shows Li(+) on spinel sites (LiMn2O4).
+
+    Why: an OQMD label is a geometric fingerprint; CaCO3 has a relaxation labelled cubic perovskite,
+    but C(4+) is no octahedral B cation (r_B/r_O 0.11 against 0.41-0.90)."""
+    from genms_pmg.formulas import chemistry as chem
+
+    card = FAMILIES[family]
+    if card.intermetallic:
+        return True
+    roles = site_roles(species, card)
+    if roles is None:
+        return False
+    states = {el: ox for _, el, ox in species}
+    windows = chem.SITE_WINDOWS.get(family, {})
+    anion = next((s for s in card.sites if s.kind == "anion"), None)
+    if not windows or anion is None:
+        return True
+    r_x = chem.shannon_radius(roles[anion.role], int(round(states[roles[anion.role]])), 6)[0]
+    for role, (lo, hi) in windows.items():
+        site = next((s for s in card.sites if s.role == role), None)
+        if site is None or role not in roles:
+            continue
+        el = roles[role]
+        radius = chem.shannon_radius(el, int(round(states[el])), site.coordination)[0]
+        if radius and r_x and not lo - WINDOW_SLACK <= radius / r_x <= hi + WINDOW_SLACK:
+            return False
+    return True
+
+
 def known_members(family: str, *, listed: bool = True) -> list[KnownMember]:
     """Known members of ``family``: verified, the card's examples, then listed ones (each most
     stable first); forgotten ones left out."""
@@ -273,7 +308,10 @@ def known_members(family: str, *, listed: bool = True) -> list[KnownMember]:
     members = [*_verified(family), *_examples(family), *(_listed(family) if listed else ())]
     seen: set[str] = set()
     out = []
+    examples = {m.formula for m in _examples(family)}
     for m in members:
+        if m.formula not in examples and not plausible(m.species, family):
+            continue
         if m.formula not in hidden and m.formula not in seen:
             seen.add(m.formula)
             out.append(m)
@@ -317,6 +355,8 @@ def substitutions(family: str, *, elements: Iterable[str], limit: int = 400) -> 
                                            key=lambda t: (t[2] < 0, t[0], t[1])))
                 target = Composition({el: c for c, el, _ in new_species}).reduced_formula
                 if target in hidden or target == formula:
+                    continue
+                if not plausible(new_species, family):
                     continue
                 if target not in best or best[target].probability < p:
                     best[target] = Substitution(target, family, p, formula, f"{old}->{new}", new_species)
