@@ -284,9 +284,12 @@ class OfflineFormulaProposer(FormulaProposer):
         subs: list[FormulaProposal] = []
         found = [x for x in substitutions(family, elements=pool) if x.formula not in taken and x.formula not in excluded]
         best = found[0].probability if found else 1.0
+        anions = None if request.anion_classes or not card.default_anions else set(card.default_anions) | set(request.required_elements)
         for x in found:
             if len(subs) >= limit:
                 break
+            if anions is not None and any(ox < 0 and el not in anions for _, el, ox in x.species):
+                continue  # no anion named: the card's usual anions, as the enumeration uses
             if not _fits(request, card, x.species, forbidden) or not chem.is_charge_neutral(x.formula, alloys=alloys):
                 continue
             if not self._novel_ok(request, x.formula):

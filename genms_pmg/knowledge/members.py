@@ -319,28 +319,44 @@ def known_members(family: str, *, listed: bool = True) -> list[KnownMember]:
 
 
 def substitutions(family: str, *, elements: Iterable[str], limit: int = 400) -> list[Substitution]:
-    """New formulas one swap from a known member: each source element replaced by one of
+    """New formulas one or two swaps from a known member: a source element replaced by one of
     ``elements`` at the same (possibly fractional) charge, most probable first.
 
-    Sources are verified members and the card's examples, never forgotten ones. The result can
-    include known formulas; callers filter for novelty.
+    Sources are verified members, the card's examples and listed members within 0.1 eV/atom of the
+    MP hull, never forgotten ones. Two-swap formulas come from the most probable single swaps (a
+    beam of ``DOUBLE_SWAP_BEAM``) with the product of both probabilities. The result can include
+    known formulas; callers filter for novelty.
     """
+    if FAMILIES[family].intermetallic:
+        return []
+    return list(_substitutions(family, tuple(dict.fromkeys(elements)), forgotten()))[:limit]
+
+
+#: Single swaps extended by a second swap.
+DOUBLE_SWAP_BEAM = 300
+
+
+@lru_cache(maxsize=256)
+def _substitutions(family: str, elements: tuple[str, ...], hidden: frozenset[str]) -> tuple[Substitution, ...]:
     from genms_pmg.formulas import chemistry as chem
 
     card: FamilyCard = FAMILIES[family]
-    if card.intermetallic:
-        return []
-    sources = [(m.formula, m.species) for m in known_members(family, listed=False)[:SOURCES_PER_FAMILY]]
-    hidden = forgotten()
+    sources: dict[str, tuple] = {}
+    for m in known_members(family):
+        if m.verified or m.e_above_hull is not None and m.e_above_hull <= 0.1:
+            sources.setdefault(m.formula, m.species)
     for ex in card.examples:
         reduced = Composition(ex).reduced_formula
         if reduced not in hidden and (species := oxidation_guess(reduced)) is not None:
-            sources.append((reduced, species))
-    elements = tuple(dict.fromkeys(elements))
+            sources.setdefault(reduced, species)
+    sources = dict(list(sources.items())[:SOURCES_PER_FAMILY * 2])
     best: dict[str, Substitution] = {}
-    for formula, species in dict(sources).items():
+
+    def swaps(species, base_p: float, source: str, done: str):
         present = {el for _, el, _ in species}
-        for idx, (count, old, ox) in enumerate(species):
+        for idx, (_, old, ox) in enumerate(species):
+            if done and old in done.split("->")[1:]:
+                continue  # never swap back the element just put in
             for new in elements:
                 if new in present:
                     continue
@@ -348,19 +364,24 @@ def substitutions(family: str, *, elements: Iterable[str], limit: int = 400) -> 
                     continue
                 if ox < 0 and chem.anion_oxidation_state(new) != int(round(ox)):
                     continue
-                p = swap_probability(old, new, ox)
-                if p < MIN_SUBSTITUTION_PROBABILITY:
+                p = base_p * swap_probability(old, new, ox)
+                if p < MIN_SUBSTITUTION_PROBABILITY ** (2 if done else 1):
                     continue
                 new_species = tuple(sorted(((c, new if i == idx else el, o) for i, (c, el, o) in enumerate(species)),
                                            key=lambda t: (t[2] < 0, t[0], t[1])))
                 target = Composition({el: c for c, el, _ in new_species}).reduced_formula
-                if target in hidden or target == formula:
+                if target in hidden or target in sources or not plausible(new_species, family):
                     continue
-                if not plausible(new_species, family):
-                    continue
+                swap = f"{done}, {old}->{new}" if done else f"{old}->{new}"
                 if target not in best or best[target].probability < p:
-                    best[target] = Substitution(target, family, p, formula, f"{old}->{new}", new_species)
-    return sorted(best.values(), key=lambda s: (-s.probability, s.formula))[:limit]
+                    best[target] = Substitution(target, family, p, source, swap, new_species)
+
+    for formula, species in sources.items():
+        swaps(species, 1.0, formula, "")
+    singles = sorted(best.values(), key=lambda x: (-x.probability, x.formula))[:DOUBLE_SWAP_BEAM]
+    for single in singles:
+        swaps(single.species, single.probability, single.source, single.swap)
+    return tuple(sorted(best.values(), key=lambda x: (-x.probability, x.formula)))
 
 
 def _can_take(element: str, ox: float, chem) -> bool:
