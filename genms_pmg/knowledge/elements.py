@@ -1,7 +1,7 @@
-"""Element policy lists behind 'earth-abundant' and 'non-toxic' requests.
+"""Element lists behind words: 'earth-abundant', 'non-toxic' and named groups ('a rare earth').
 
 Why lists rather than judgement calls at run time: a user must be able to see exactly which
-elements a word removed (``genms parse`` shows the flag, this module the list).
+elements a word removed or allowed (``genms parse`` shows the flag or the group, this module the list).
 """
 
 from __future__ import annotations
@@ -15,6 +15,31 @@ RADIOACTIVE: tuple[str, ...] = ("Tc", "Pm", "Po", "At", "Rn", "Fr", "Ra", "Ac", 
 #: The acute heavy-metal and metalloid poisons that lead-free / non-toxic materials screens remove
 #: (Be, Cd, Hg, Pb, Tl, As), plus the radioactive elements.
 TOXIC: tuple[str, ...] = ("Be", "Cd", "Hg", "Pb", "Tl", "As", *RADIOACTIVE)
+
+_LANTHANIDES = ("La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu")
+_3D = ("Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn")
+_4D = ("Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd")
+_5D = ("Hf", "Ta", "W", "Re", "Os", "Ir", "Pt", "Au", "Hg")
+
+#: Named element groups a request may use ("containing a transition metal", "rare-earth-free").
+#: Keys are the canonical names the parser maps its words to; the 5d series starts at Hf (La and
+#: Lu count as lanthanides), and main-group metals are the heavy p-block metals only.
+ELEMENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "rare earth": ("Sc", "Y", *_LANTHANIDES),
+    "lanthanide": _LANTHANIDES,
+    "alkali metal": ("Li", "Na", "K", "Rb", "Cs"),
+    "alkaline earth": ("Be", "Mg", "Ca", "Sr", "Ba"),
+    "transition metal": (*_3D, *_4D, *_5D),
+    "3d transition metal": _3D,
+    "4d transition metal": _4D,
+    "5d transition metal": _5D,
+    "noble metal": ("Ru", "Rh", "Pd", "Ag", "Os", "Ir", "Pt", "Au"),
+    "platinum-group metal": ("Ru", "Rh", "Pd", "Os", "Ir", "Pt"),
+    "main-group metal": ("Al", "Ga", "In", "Tl", "Ge", "Sn", "Pb", "Sb", "Bi"),
+    "chalcogen": ("O", "S", "Se", "Te"),
+    "pnictogen": ("N", "P", "As", "Sb", "Bi"),
+    "halogen": ("F", "Cl", "Br", "I"),
+}
 
 #: Crustal abundance (mg/kg) below which an element is "scarce" (CRC values, as shipped by SMACT).
 SCARCE_BELOW_MG_PER_KG = 1.0
