@@ -25,7 +25,10 @@ class Request(MSONable):
         anion_classes: e.g. ``["oxide"]``; see ``knowledge.families.ANION_CLASSES``.
         atom_ratio: integer ratio of element amounts, sorted ascending (``[1, 1, 2]``), or None.
         novel: True when formulae known in ``novelty_sources`` must be avoided.
-        novelty_sources: which known-formula sources count ("mp", "icsd").
+        novelty_sources: which known-formula sources the sentence named ("mp", "icsd"); the Materials
+            Project list counts as known whatever is named (``data.known.novelty_sources``).
+        novel_against: the only indexes that count as known, set explicitly (CLI ``--novel-against``,
+            API ``novel_against=``), or None.
         metallic: True for "metal"/"metallic", False for insulators, None when not said.
         band_gap: "metal", "semiconductor", "insulator" or "wide_gap" when the user said which.
         stable: the user asked for stable / low-energy materials.
@@ -37,6 +40,11 @@ class Request(MSONable):
         non_toxic: avoid toxic or radioactive elements (``knowledge.elements.TOXIC``).
         like: a formula or mineral the user compared the material to ("like K2NaAlF6"), or None.
         avoid_formulas: reduced formulae the user listed as already known or unwanted.
+        site_elements: site -> the elements allowed on it ("Ti or Zr on the B site": ``{"B": ["Ti", "Zr"]}``).
+            Keys are the family card's role letters ("A", "B", "B'", "X"; for a template such as
+            Co2MnX the role of the matching card site); a coordination word the card cannot place,
+            or said without a family, stays "tetrahedral", "octahedral" or "N-fold". Each entry is
+            also a requirement: one element in ``required_elements``, several in ``required_any``.
         ignored: words or phrases the parser did not use, so the user can rephrase.
     """
 
@@ -49,6 +57,7 @@ class Request(MSONable):
     atom_ratio: list[int] | None = None
     novel: bool = False
     novelty_sources: list[str] = field(default_factory=list)
+    novel_against: list[str] | None = None
     metallic: bool | None = None
     band_gap: str | None = None
     stable: bool = False
@@ -60,6 +69,7 @@ class Request(MSONable):
     non_toxic: bool = False
     like: str | None = None
     avoid_formulas: list[str] = field(default_factory=list)
+    site_elements: dict[str, list[str]] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
