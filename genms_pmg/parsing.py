@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache, reduce
-from itertools import product
+from itertools import permutations, product
 from math import gcd
 
 from pymatgen.core.periodic_table import Element
 
 from genms_pmg.errors import UsageError
-from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES, FamilyCard
+from genms_pmg.knowledge.elements import ELEMENT_GROUPS
+from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES, FamilyCard, SiteSpec
 from genms_pmg.request import Request
 
 _NOBLE_GASES = ("He", "Ne", "Ar", "Kr", "Xe", "Rn")
-_RARE_EARTHS = ("Sc", "Y", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er",
-                "Tm", "Yb", "Lu")
+#: Elements that are anions in the families' sense; never placed on a cation or metal site.
+_ANION_ELEMENTS = frozenset(e for els, _ in ANION_CLASSES.values() for e in els)
+_NOT_CATIONS = frozenset({"O", "S", "Se", "Te", "F", "Cl", "Br", "I", "N", "H", *_NOBLE_GASES})
+#: Element -> its own anion class ("O" -> "oxide"), for an anion site holding one element.
+_CLASS_OF = {els[0]: name for name, (els, _) in ANION_CLASSES.items() if len(els) == 1}
 #: Capitalised words that look like symbols but are placeholders or English, never "unknown elements".
 _NOT_SYMBOLS = {"A", "M", "R", "T", "X", "Z", "An", "Is", "It", "Me", "My", "Up", "Of", "To", "Or",
                 "Do", "Go", "Ok", "Oh", "So", "We", "Us", "On", "If", "By", "Hi", "Ex"}
@@ -35,7 +39,9 @@ include having has have compound compounds material materials crystal crystals s
 please give me generate find i want would like need looking look search show make propose predict
 suggest design list get some any one ones can could you we us our my should must will also very
 just let lets all each candidate candidates system systems phase phases family type kind not no
-both either neither than more such there here so do does mineral minerals
+both either neither than more such there here so do does mineral minerals i'd i'm i've i'll
+something anything maybe perhaps ideally possibly preferably really kindly thanks thank hello hi hey
+recommend interested where put use using
 """.split())
 _EXAMPLE = "e.g. 'a stable spinel oxide containing Mg'"
 
@@ -65,19 +71,32 @@ _STABLE = re.compile(
 _METASTABLE = re.compile(r"\bmeta-?stable\b|\bmetastability\b", re.I)
 _ANION_WORDS = "|".join(sorted(ANION_CLASSES, key=len, reverse=True))
 # 'nickel arsenide' names the NiAs family, not an arsenide of nickel
-_ANION = re.compile(r"(?<!nickel\s)\b(?:di|tri|tetra|poly|per|sub|oxy)?(?P<a>" + _ANION_WORDS + r")s?\b", re.I)
+# 'oxynitride' is an oxide and a nitride; 'thio', 'seleno', 'telluro' name the anion of a family or an -ate
+_ANION = re.compile(r"(?<!nickel\s)\b(?:(?P<pre>di|tri|tetra|poly|per|sub|oxy)-?)?(?P<a>" + _ANION_WORDS + r")s?\b",
+                    re.I)
+_PREFIX_ANIONS = {"thio": "sulfide", "seleno": "selenide", "telluro": "telluride"}
+_PREFIX = re.compile(r"(?<![A-Za-z0-9])(?P<p>thio|seleno|telluro)-?(?=[A-Za-z])", re.I)
+#: Oxyanion words beyond knowledge.lookup._ATE (which names compounds): the element besides oxygen.
+_ATE_EXTRA = {"phosphate": "P", "borate": "B", "sulfate": "S", "sulphate": "S", "carbonate": "C", "nitrate": "N",
+              "arsenate": "As", "selenate": "Se", "tellurate": "Te", "iodate": "I", "rhenate": "Re",
+              "zincate": "Zn", "aurate": "Au", "argentate": "Ag", "osmate": "Os", "rhodate": "Rh"}
+_LIKE_BEFORE = re.compile(r"\b(?:like|similar\s+to|analogous\s+to|akin\s+to)\s+(?:the\s+)?(?:mineral\s+)?$", re.I)
 _NONMETAL = re.compile(r"\b(?:insulat(?:or|ors|ing)|semiconduct(?:or|ors|ing)|non-?metallic|band[-\s]?gap|"
                        r"gapped|wide[-\s]gap)\b", re.I)
 _METAL = re.compile(r"\b(?:half[-\s]?)?(?P<w>metallic|metals?|conduct(?:or|ors|ing|ive))\b", re.I)
 _METAL_BEFORE = re.compile(r"(?:without|no|any|other|excluding|containing|with|transition|alkali|alkaline|earth|noble|precious|post-transition|heavy|base|rare|"
                            r"group|main-group|[345]d|[dfsp]-block|ionic|ion|proton|thermal|thermally|heat|"
+                           r"lanthan(?:ide|oid)s?|group[-\s]?(?:2|ii|two)|p\s+block|post\s+transition|"
                            r"superionic)[\s-]+$", re.I)
 _METAL_AFTER = re.compile(r"[\s-]+(?:(?:" + _ANION_WORDS + r")s?|ions?|cations?|atoms?|sites?|elements?|"
                           r"cent(?:er|re)s?|organic|salts?|complex(?:es)?|free|dopants?)\b", re.I)
-_TEMPLATE = re.compile(r"(?<![A-Za-z0-9])A(?P<a>\d*)B(?P<b>\d*)(?:B'(?P<b2>\d*))?"
-                       r"(?P<x>X|O|F|Cl|Br|I|S|Se|Te|N)(?P<n>\d*)(?![A-Za-z0-9])")
-_TEMPLATE_ANIONS = {"O": "oxide", "F": "fluoride", "Cl": "chloride", "Br": "bromide", "I": "iodide",
-                    "S": "sulfide", "Se": "selenide", "Te": "telluride", "N": "nitride"}
+#: A formula template such as ABO3, A2BB'O6, Co2MnX or LiMX2; _template_tokens decides.
+_TEMPLATE = re.compile(r"(?<![A-Za-z0-9'])(?:[A-Z][a-z]?'?\d*){2,}(?![A-Za-z0-9']|\.\d)")
+_TOKEN = re.compile(r"([A-Z][a-z]?)('?)(\d*)")
+#: Placeholder letters; B, C and Y are elements too, so they count as placeholders only beside one of these.
+_PLACEHOLDERS, _MAYBE_PLACEHOLDERS = frozenset("AMTXZ"), frozenset("BCY")
+#: Templates of two bare placeholders; others (TM, ZT, AM) are usually abbreviations.
+_SHORT_TEMPLATES = {"AB", "AX", "MX", "BX"}
 _CRYSTAL_SYSTEMS = {"cubic": "cubic", "tetragonal": "tetragonal", "orthorhombic": "orthorhombic",
                     "hexagonal": "hexagonal", "trigonal": "trigonal", "rhombohedral": "trigonal",
                     "monoclinic": "monoclinic", "triclinic": "triclinic"}
@@ -103,7 +122,8 @@ _AVOID_FORMULAS = re.compile(r"\b(?:other\s+than|except(?:\s+for)?|excluding|bes
                              r"instead\s+of|beyond)\s+(?P<list>" + _FORMULA + r"(?:\s*(?:,|\band\b|\bor\b|\bnor\b)\s*"
                              + _FORMULA + r")*)", re.I)
 _EXC_CUES = ["without", "excluding", "exclude", "excludes", "no", "free of", "free from", "except",
-             "except for", "but not", "other than", "avoiding", "avoid", "lacking"]
+             "except for", "but not", "other than", "avoiding", "avoid", "lacking", "instead of", "in place of",
+             "rather than", "replacing"]
 _REQ_CUES = ["containing", "contains", "contain", "with", "including", "includes", "include",
              "incorporating", "featuring", "having", "has", "based on", "made of", "made from",
              "composed of", "consisting of", "comprising", "of", "plus"]
@@ -116,13 +136,42 @@ def _alternation(words: list[str]) -> str:
 _CUE = re.compile(r"(?P<exc>(?:\bnot|n't)\s+(?:contain(?:ing|s)?|includ(?:e|es|ing)|with|hav(?:e|ing))\b|\b(?:"
                   + _alternation(_EXC_CUES) + r")\b)|\b(?P<req>" + _alternation(_REQ_CUES) + r")\b", re.I)
 _FILLER = re.compile(r"\s*(?:(?:only|both|either|neither|also|some|the|a|an|elements?|at\s+least(?:\s+one\s+of)?"
-                     r"|one\s+of)\s+)*", re.I)
+                     r"|one\s+of|any(?:\s+of)?)\s+)*", re.I)
 _WORD_AT = re.compile(r"[A-Za-z]+(?:\d*\+)?(?![A-Za-z0-9])")
 _SEP = re.compile(r"\s*(?:,\s*(?:(?:and|or|nor)\s+)?|[/+&]\s*|\s(?:and|or|nor|plus|as\s+well\s+as)\s+)", re.I)
-_GROUP = re.compile(r"(?:rare[-\s]earths?(?:\s+(?:elements?|metals?))?|lanthanides?|lanthanoids?)\b", re.I)
+#: Words for ELEMENT_GROUPS keys; where two start at one position the first listed wins.
+_GROUP_WORDS: tuple[tuple[str, str], ...] = (
+    (r"rare[-\s]?earths?", "rare earth"),
+    (r"lanthan(?:ide|oid)s?", "lanthanide"),
+    (r"alkaline[-\s]earths?|group[-\s]?(?:2|ii|two)(?![\d.])", "alkaline earth"),
+    (r"alkal(?:i|is|ies)", "alkali metal"),
+    (r"3d[-\s]+(?:transition[-\s]+)?(?:metals?|elements?)", "3d transition metal"),
+    (r"4d[-\s]+(?:transition[-\s]+)?(?:metals?|elements?)", "4d transition metal"),
+    (r"5d[-\s]+(?:transition[-\s]+)?(?:metals?|elements?)", "5d transition metal"),
+    (r"(?:post[-\s]?transition|p[-\s]block)[-\s]+(?:metals?|elements?)|main[-\s]group", "main-group metal"),
+    (r"transition[-\s]+(?:metals?|elements?)", "transition metal"),
+    (r"(?:noble|precious)[-\s]+metals?", "noble metal"),
+    (r"platinum[-\s]+group[-\s]+(?:metals?|elements?)", "platinum-group metal"),
+    (r"chalcogens?", "chalcogen"),
+    (r"pnictogens?", "pnictogen"),
+    (r"halogens?", "halogen"),
+)
+_GROUP_TAIL = r"(?:[-\s]+(?:metals?|elements?|ions?|cations?|atoms?))?"
+_GROUP_ANY = r"(?:" + "|".join(w for w, _ in _GROUP_WORDS) + r")" + _GROUP_TAIL
+_GROUP = re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(f"(?P<g{i}>{w})" for i, (w, _) in enumerate(_GROUP_WORDS))
+                    + r")" + _GROUP_TAIL + r"(?![A-Za-z0-9])", re.I)
+_GROUP_BEFORE = re.compile(r"(?<![A-Za-z0-9])" + _GROUP_ANY + r"(?P<gap>\s*(?:[-/,]|\band\b)?\s*)$", re.I)
+_GROUP_ATTACHED = re.compile(r"(?<![A-Za-z0-9])(?P<grp>" + _GROUP_ANY + r")[-\s]+"
+                             r"(?P<kind>based|containing|bearing|rich|doped|substituted|free)\b"
+                             r"(?!\s+(?:of|from)\b)", re.I)
 _ATTACHED = re.compile(r"(?<![A-Za-z0-9])(?P<els>[A-Za-z]+(?:[-/][A-Za-z]+)*?)-"
                        r"(?P<kind>based|containing|bearing|rich|doped|substituted|free)\b", re.I)
-_SPACE_FREE = re.compile(r"\b(?P<els>rare[-\s]earths?|[A-Za-z]+)\s+free\b(?!\s+(?:of|from)\b)", re.I)
+_SPACE_FREE = re.compile(r"\b(?P<els>[A-Za-z]+)\s+free\b(?!\s+(?:of|from)\b)", re.I)
+#: Nouns an element name may qualify like a family word ('a tin compound', 'a sodium battery cathode').
+_NOUNS = re.compile(r"\b(?:compounds?|materials?|phases?|alloys?|salts?|crystals?|solids?|cathodes?|anodes?|"
+                    r"electrolytes?|batter(?:y|ies)|conductors?|magnets?|catalysts?|semiconductors?|insulators?|"
+                    r"absorbers?|intermetallics?)\b", re.I)
+_ROMAN_BEFORE = re.compile(r"\b[IVX]+-$")
 _BACK = re.compile(r"(?P<w>[A-Za-z]+)(?P<gap>\s*(?:[-/,]|\band\b)?\s*)$")
 
 
@@ -206,32 +255,35 @@ def _family_key(matched: str, names: dict[str, str]) -> str:
     raise AssertionError(matched)  # pragma: no cover - the pattern only matches known names
 
 
-def _template_family(m: re.Match) -> str | None:
-    """Family whose site counts, in card order, equal a template word such as AB2O4."""
-    counts = [int(m[g] or 1) for g in ("a", "b")] + ([int(m["b2"] or 1)] if m["b2"] is not None else [])
-    counts.append(int(m["n"] or 1))
-    for card in FAMILIES.values():
-        if not card.intermetallic and [s.count for s in card.sites] == counts:
-            return card.key
-    return None
+#: One thing a list names, at its position in the text: an element symbol or a group's symbols.
+_Item = tuple[int, "str | tuple[str, ...]"]
 
 
-def _read_list(scan: _Scan, pos: int, exclusion: bool) -> tuple[list[str], int, int]:
-    """Read 'Mg, Al and O' from pos: (symbols, start of the first one, end of the last one).
+def _group_of(m: re.Match) -> tuple[str, ...]:
+    """Symbols of the ELEMENT_GROUPS entry a _GROUP match names."""
+    return ELEMENT_GROUPS[next(key for i, (_, key) in enumerate(_GROUP_WORDS) if m[f"g{i}"] is not None)]
+
+
+def _flat(items: list[_Item]) -> list[str]:
+    return _unique([s for _, v in items for s in ((v,) if isinstance(v, str) else v)])
+
+
+def _read_list(scan: _Scan, pos: int) -> tuple[list[_Item], int, int]:
+    """Read 'Mg, Al and a rare earth' from pos: (items, start of the first one, end of the last one).
 
     Stops at text another rule already used ('with Fm-3m symmetry' is not fermium)."""
     text = scan.text
     p = _FILLER.match(text, pos).end()
     first, found, end = p, [], pos
     while True:
-        g = _GROUP.match(text, p) if exclusion else None
+        g = _GROUP.match(text, p)
         w = None if g else _WORD_AT.match(text, p)
         if not scan.is_free(pos, (g or w).end() if (g or w) else p):
             break
         if g:
-            found.extend(_RARE_EARTHS)
+            found.append((p, _group_of(g)))
         elif w and (sym := _element(w.group(0))):
-            found.append(sym)
+            found.append((p, sym))
         else:
             if w:
                 _check_symbol_like(w.group(0), lower=text[w.end():w.end() + 1] in ("", " ", ",", "."))
@@ -240,8 +292,265 @@ def _read_list(scan: _Scan, pos: int, exclusion: bool) -> tuple[list[str], int, 
         s = _SEP.match(text, p)
         if not s:
             break
-        p = s.end()
+        p = _FILLER.match(text, s.end()).end()  # 'Li or an alkaline earth'
     return found, first, end
+
+
+# -- lists inside phrases (sites, substitutions) -------------------------------------------------
+@lru_cache(maxsize=1)
+def _list_pattern() -> tuple[str, re.Pattern]:
+    """A regex for 'Ti or Zr', 'barium', 'a rare earth' (no named groups, to embed) and one for an item."""
+    symbols, names = _elements()
+    sym = "|".join(sorted(symbols, key=len, reverse=True))
+    name = "|".join(sorted(names, key=len, reverse=True))
+    item = (r"(?:(?i:an?|the|one|any)\s+)?(?:(?i:" + _GROUP_ANY + r")|(?i:" + name + r")|(?:" + sym + r")(?:\d*\+)?)"
+            r"(?![A-Za-z0-9'])(?!\s*=|[-\s]+(?i:sites?)\b)")
+    sep = r"(?:\s*,\s*(?:(?:and|or)\s+)?|\s*/\s*|\s+(?:and|or)\s+)"
+    return item + r"(?:" + sep + item + r")*", re.compile(item)
+
+
+def _list_items(scan: _Scan, start: int, end: int) -> list[_Item] | None:
+    """The items of a list matched by _list_pattern, or None when one is no element or group."""
+    text, out = scan.text, []
+    for m in _list_pattern()[1].finditer(text, start, end):
+        word = re.sub(r"^(?:an?|the|one|any)\s+", "", m.group(0), flags=re.I)
+        p = m.end() - len(word)
+        g = _GROUP.fullmatch(word)
+        value = _group_of(g) if g else _element(word)
+        if value is None or (p == start and word in _ENGLISH_SYMBOLS and _at_sentence_start(text, p)):
+            return None
+        out.append((p, value))
+    return out or None
+
+
+_SITE_NOUN = r"(?i:sites?|positions?|sublattices?|holes?)(?![A-Za-z])(?:[-\s]+(?i:cations?|ions?|elements?|atoms?))?"
+_SITE_WORD = (r"(?:(?P<label>[A-Z]'?)(?![A-Za-z0-9])|(?P<coord>(?i:tetrahedral|octahedral|cubic|dodecahedral|"
+              r"cuboctahedral|(?:\d{1,2}|two|three|four|six|eight|twelve)[-\s]?fold)(?![A-Za-z0-9]))"
+              r"(?:[-\s]+(?i:coordinated|coordination))?)[-\s]+" + _SITE_NOUN)
+_FOLD = {"tetrahedral": 4, "octahedral": 6, "cubic": 8, "dodecahedral": 8, "cuboctahedral": 12,
+         "two": 2, "three": 3, "four": 4, "six": 6, "eight": 8, "twelve": 12}
+_FOLD_KEYS = {4: "tetrahedral", 6: "octahedral"}
+_SITE_EXCLUDED_BEFORE = re.compile(r"\b(?:without|no|not|excluding|free\s+of|except)\s+$", re.I)
+
+
+@lru_cache(maxsize=1)
+def _site_patterns() -> tuple[re.Pattern, ...]:
+    """'Ba on the A site', 'A-site Ba', 'A = Ba'; _SITE_WORD names the site."""
+    lst = _list_pattern()[0]
+    on = (r"\s+(?i:(?:(?:is|are)\s+)?(?:on|at|in|into|occupying|occupies|occupy|(?:sitting|sits|sit|placed|"
+          r"located|residing)\s+(?:on|at|in)|as))\s+(?i:(?:the|an?|all|both|its)\s+)?")
+    return (re.compile(r"(?<![A-Za-z0-9'])(?P<list>" + lst + r")" + on + _SITE_WORD),
+            re.compile(r"(?<![A-Za-z0-9'])" + _SITE_WORD + r"\s*(?i:(?:(?:is|are)\s+)?(?:occupied|filled|taken)\s+"
+                       r"(?:by|with)\s+|(?:is|are|=|:|with)\s*)?(?P<list>" + lst + r")"),
+            re.compile(r"(?<![A-Za-z0-9'])(?P<label>[A-Z]'?)\s*=\s*(?P<list>" + lst + r")"))
+
+
+#: A site phrase before the family is known: (position, role letter or coordination number, items).
+_SitePhrase = tuple[int, "str | int", list[_Item]]
+
+
+def _read_sites(scan: _Scan) -> list[_SitePhrase]:
+    """Site phrases, masked; 'cubic site' is read here, before 'cubic' could be a crystal system."""
+    out = []
+    for pattern in _site_patterns():
+        for m in list(pattern.finditer(scan.masked())):
+            if not scan.is_free(*m.span()) or _SITE_EXCLUDED_BEFORE.search(scan.text, 0, m.start()):
+                continue
+            items = _list_items(scan, *m.span("list"))
+            if items is None:
+                continue
+            coord = m.groupdict().get("coord")
+            if coord:
+                word = coord.lower().replace("-", "").replace(" ", "").removesuffix("fold")
+                label: str | int = int(word) if word.isdigit() else _FOLD[word]
+            else:
+                label = m["label"]
+            out.append((m.start(), label, items))
+            scan.take(*m.span())
+    return out
+
+
+def _site_key(card: FamilyCard | None, label: str | int, symbols: list[str]) -> str:
+    """The card's role for a site letter or coordination number; a letter the card lacks is an error."""
+    if isinstance(label, str):
+        if card is not None and label not in [s.role for s in card.sites]:
+            raise _fail(f"a {card.name.split('(')[0].strip()} has no {label} site; its sites are "
+                        f"{', '.join(s.role for s in card.sites)}")
+        return label
+    if card is not None:
+        anion = all(e in _ANION_ELEMENTS for e in symbols)
+        fits = [s.role for s in card.sites if s.coordination == label and (s.kind == "anion") == anion]
+        if len(fits) == 1:
+            return fits[0]
+    return _FOLD_KEYS.get(label, f"{label}-fold")
+
+
+def _resolve_sites(req: Request, phrases: list[_SitePhrase], required: list[_Item], anyof: list[_Item]) -> None:
+    """Fill req.site_elements once the family is known; one element is required, several are any-of."""
+    card = FAMILIES.get(req.family) if req.family else None
+    for pos, label, items in phrases:
+        symbols = _flat(items)
+        key = _site_key(card, label, symbols)
+        site = next((s for s in card.sites if s.role == key), None) if card else None
+        if site is not None and site.elements is not None and not set(symbols) & set(site.elements):
+            raise _fail(f"the {key} site of a {card.name.split('(')[0].strip()} takes "
+                        f"{', '.join(site.elements)}, not {', '.join(symbols)}")
+        if key in req.site_elements:
+            kept = [e for e in req.site_elements[key] if e in symbols]
+            if not kept:
+                raise _fail(f"the {key} site is given as {', '.join(req.site_elements[key])} and as "
+                            f"{', '.join(symbols)}; name it once, e.g. 'Ba or Sr on the A site'")
+            symbols = kept
+        req.site_elements[key] = symbols
+        if len(symbols) == 1:
+            required.append((pos, symbols[0]))
+            if site is not None and site.kind == "anion" and symbols[0] in _CLASS_OF:
+                req.anion_classes.append(_CLASS_OF[symbols[0]])
+        else:
+            anyof.append((pos, tuple(symbols)))
+
+
+@lru_cache(maxsize=1)
+def _substitution_patterns() -> tuple[re.Pattern, ...]:
+    """'Sr instead of Ca', 'replace Ca with Sr', 'substituting Sr for Ca', 'Ca replaced by Sr'."""
+    lst = _list_pattern()[0]
+    new, old = r"(?P<new>" + lst + r")", r"(?P<old>" + lst + r")"
+    b = r"(?<![A-Za-z0-9'])"
+    return (re.compile(b + new + r"\s+(?i:instead\s+of|in\s+place\s+of|in\s+lieu\s+of|rather\s+than|replacing|"
+                       r"substituting\s+for)\s+" + old),
+            re.compile(r"\b(?i:replac(?:e|es|ed|ing)|swap(?:s|ped|ping)?|substitut(?:e|es|ed|ing))\s+" + old
+                       + r"\s+(?i:with|by)\s+" + new),
+            re.compile(r"\b(?i:substitut(?:e|es|ed|ing))\s+" + new + r"\s+(?i:for)\s+" + old),
+            re.compile(b + old + r"\s+(?i:(?:is\s+|being\s+)?(?:replaced|substituted|swapped))\s+(?i:by|with|for)\s+" + new))
+
+
+def _read_substitutions(scan: _Scan, required: list[_Item], anyof: list[_Item], excluded: list[_Item]) -> None:
+    """The new element is required (a group: any of it), the replaced one excluded."""
+    for pattern in _substitution_patterns():
+        for m in list(pattern.finditer(scan.masked())):
+            new, old = _list_items(scan, *m.span("new")), _list_items(scan, *m.span("old"))
+            if not scan.is_free(*m.span()) or new is None or old is None:
+                continue
+            for pos, value in new:
+                (required if isinstance(value, str) else anyof).append((pos, value))
+            excluded.extend((pos, s) for pos, value in old for s in _flat([(pos, value)]))
+            scan.take(*m.span())
+
+
+# -- formula templates and -ate words ------------------------------------------------------------
+def _template_tokens(word: str) -> list[tuple[str, bool, int, int]] | None:
+    """(symbol or placeholder, is placeholder, count, offset) per token of a template, or None."""
+    symbols, _ = _elements()
+    raw = [(m[1], m[2], int(m[3] or 1), m.start()) for m in _TOKEN.finditer(word)]
+    if not any(prime or s in _PLACEHOLDERS for s, prime, _, _ in raw):
+        return None
+    out = []
+    for s, prime, n, off in raw:
+        if prime or s in _PLACEHOLDERS or s in _MAYBE_PLACEHOLDERS:
+            out.append((s + prime, True, n, off))
+        elif s in symbols:
+            out.append((s, False, n, off))
+        else:
+            return None  # TEM, XRD: letters that are neither
+    if not any(c.isdigit() for c in word):  # without counts only clear templates: XYZ, AB, CoMnX
+        concrete = [s for s, ph, _, _ in out if not ph]
+        if concrete and any(len(s) == 1 for s in concrete):
+            return None
+        if not concrete and len(out) < 3 and word not in _SHORT_TEMPLATES:
+            return None
+    return out
+
+
+def _fits_site(symbol: str, site: SiteSpec) -> bool:
+    if site.elements is not None:
+        return symbol in site.elements
+    return symbol in _ANION_ELEMENTS if site.kind == "anion" else symbol not in _NOT_CATIONS
+
+
+def _template_card(tokens: list[tuple[str, bool, int, int]], named: str | None) -> tuple[str, list[str]] | None:
+    """(card key, role per token): the card a family word names, else the first (ionic before
+    intermetallic) whose site counts and elements fit in card order, else the only one in any order."""
+    counts = [n for _, _, n, _ in tokens]
+
+    def fits(sites) -> bool:
+        return [s.count for s in sites] == counts and all(
+            ph or _fits_site(sym, site) for (sym, ph, _, _), site in zip(tokens, sites))
+
+    cards = sorted(FAMILIES.values(), key=lambda c: c.intermetallic)
+    if named is not None:
+        cards = [FAMILIES[named]]
+    for card in cards:
+        if fits(card.sites):
+            return card.key, [s.role for s in card.sites]
+    found = {}
+    for card in cards:
+        if len(card.sites) == len(tokens):
+            perm = next((p for p in permutations(card.sites) if fits(p)), None)
+            if perm is not None:
+                found[card.key] = [s.role for s in perm]
+    return next(iter(found.items())) if len(found) == 1 else None
+
+
+def _read_templates(scan: _Scan, req: Request, phrases: list[_SitePhrase]) -> list[tuple[str, tuple[int, int]]]:
+    """Template words: (family, span) each; concrete symbols become site phrases of their role."""
+    pattern, names = _family_lookup()
+    out = []
+    for m in list(_TEMPLATE.finditer(scan.masked())):
+        tokens = _template_tokens(m.group(0))
+        if tokens is None:
+            continue
+        fam = pattern.match(scan.masked(), m.start())
+        if fam and fam.end() > m.end():
+            continue  # 'MAX phase' is a family name, not the template MAX
+        found = _template_card(tokens, _family_key(fam.group(0), names) if fam and fam.end() == m.end() else None)
+        if found is None:
+            continue
+        key, roles = found
+        scan.take(*m.span())
+        out.append((key, m.span()))
+        for (sym, ph, _, off), role in zip(tokens, roles):
+            if not ph:
+                phrases.append((m.start() + off, role, [(m.start() + off, sym)]))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _ate() -> tuple[re.Pattern, dict[str, str]]:
+    """'titanate', 'thiostannate', 'phosphate-free': oxyanion words (knowledge.lookup._ATE and more)."""
+    from genms_pmg.knowledge.lookup import _ATE
+
+    table = {**_ATE, **_ATE_EXTRA}
+    words = "|".join(sorted(table, key=len, reverse=True))
+    return re.compile(r"(?<![A-Za-z0-9])(?:(?P<pre>thio|seleno|telluro)-?)?(?P<w>" + words + r")s?(?![A-Za-z0-9])"
+                      r"(?:[-\s]+(?P<free>free)\b(?!\s+(?:of|from)\b)|-(?:based|containing|bearing|type)\b)?",
+                      re.I), table
+
+
+def _read_ates(scan: _Scan, req: Request, required: list[_Item], excluded: list[_Item],
+               anchors: list[tuple[int, int]]) -> None:
+    """An -ate names its element and an oxide (a thio-ate a sulfide); '-free' excludes the element."""
+    pattern, table = _ate()
+    for m in list(pattern.finditer(scan.masked())):
+        word = m["w"].lower()
+        if word in _minerals() and _LIKE_BEFORE.search(scan.text, 0, m.start()):
+            continue  # 'like chromite' names the mineral
+        scan.take(*m.span())
+        if m["free"]:
+            excluded.append((m.start(), table[word]))
+            continue
+        required.append((m.start("w"), table[word]))
+        req.anion_classes.append(_PREFIX_ANIONS[m["pre"].lower()] if m["pre"] else "oxide")
+        anchors.append(m.span())
+
+
+def _read_prefixes(scan: _Scan, req: Request, anchors: list[tuple[int, int]]) -> None:
+    """'thiospinel', 'seleno-spinel': the prefix names the anion, the rest is left for the family."""
+    pattern, _ = _family_lookup()
+    for m in list(_PREFIX.finditer(scan.masked())):
+        if pattern.match(scan.masked()[m.end():]):
+            scan.take(*m.span())
+            req.anion_classes.append(_PREFIX_ANIONS[m["p"].lower()])
+            anchors.append(m.span())
 
 
 def _formula(token: str) -> str | None:
@@ -393,7 +702,8 @@ def parse(text: str) -> Request:
     element, asks for something impossible or contains nothing recognisable.
 
     ``atom_ratio`` is stored reduced by its gcd ("2:4:8" -> [1, 2, 4]). When a sentence names
-    Materials Project or ICSD as the reference, ``novelty_sources`` holds just those.
+    Materials Project or ICSD as the reference, ``novelty_sources`` holds just those. Element lists
+    keep the order the sentence names them in.
     """
     if not isinstance(text, str) or not text.strip():
         raise _fail(f"the request is empty; describe the material you want, {_EXAMPLE}")
@@ -426,20 +736,23 @@ def parse(text: str) -> Request:
     req.stable = bool(scan.find(_STABLE))
     req.earth_abundant = bool(scan.find(_EARTH_ABUNDANT))
     req.non_toxic = bool(scan.find(_NON_TOXIC))
+    # (position, symbol) and (position, group) so the lists follow the sentence's order
+    required: list[_Item] = []
+    anyof: list[_Item] = []
+    excluded: list[_Item] = []
+    sites = _read_sites(scan)
     _read_symmetry(scan, req)
+    _read_substitutions(scan, required, anyof, excluded)
 
-    anion_spans = []
+    anchors: list[tuple[int, int]] = []
     for m in scan.find(_ANION):
+        if (m["pre"] or "").lower() == "oxy":
+            req.anion_classes.append("oxide")
         req.anion_classes.append(m["a"].lower())
-        anion_spans.append(m.span())
-    families: list[tuple[str, tuple[int, int]]] = []
-    for m in _TEMPLATE.finditer(scan.masked()):
-        key = _template_family(m)
-        if key:
-            scan.take(*m.span())
-            families.append((key, m.span()))
-            if m["x"] in _TEMPLATE_ANIONS:
-                req.anion_classes.append(_TEMPLATE_ANIONS[m["x"]])
+        anchors.append(m.span())
+    _read_ates(scan, req, required, excluded, anchors)
+    _read_prefixes(scan, req, anchors)
+    families = _read_templates(scan, req, sites)
     pattern, names = _family_lookup()
     for m in scan.find(pattern):
         families.append((_family_key(m.group(0), names), m.span()))
@@ -478,8 +791,13 @@ def parse(text: str) -> Request:
     req.metallic = True if metal else (False if nonmetal else None)
     req.band_gap = "metal" if metal else (kinds[0] if kinds else None)
 
-    required, excluded, only = _read_elements(scan, req, [s for _, s in families] + anion_spans)
-    req.required_elements, req.excluded_elements = _unique(required), _unique(excluded)
+    anchors += [m.span() for m in _NOUNS.finditer(text)]
+    only = _read_elements(scan, req, [s for _, s in families] + anchors, required, anyof, excluded)
+    _resolve_sites(req, sites, required, anyof)
+    req.required_elements = _unique([s for _, s in sorted(required, key=lambda item: item[0])])
+    req.excluded_elements = _unique([s for _, s in sorted(excluded, key=lambda item: item[0])])
+    groups = [list(g) for g in dict.fromkeys(tuple(_unique(list(g))) for _, g in sorted(anyof, key=lambda i: i[0]))]
+    req.required_any = [g for g in groups if not set(g) & set(req.required_elements)]  # already met
     req.anion_classes = _unique(req.anion_classes)
     _check(req, only)
     words = re.findall(r"[A-Za-z0-9][A-Za-z0-9']*", scan.masked())
@@ -487,25 +805,30 @@ def parse(text: str) -> Request:
     return req
 
 
-def _read_elements(scan: _Scan, req: Request, anchors: list[tuple[int, int]]) -> tuple[list[str], list[str], list[str]]:
-    """Required and excluded symbols, plus those after 'only', from attachments, cues and modifiers."""
-    text, required, excluded, only = scan.text, [], [], []
+def _read_elements(scan: _Scan, req: Request, anchors: list[tuple[int, int]], required: list[_Item],
+                   anyof: list[_Item], excluded: list[_Item]) -> list[str]:
+    """Required, any-of and excluded items from attachments, cues and modifiers; returns those after 'only'."""
+    text, only = scan.text, []
+    for m in list(_GROUP_ATTACHED.finditer(scan.masked())):  # 'rare-earth-free', 'transition-metal-based'
+        group = _group_of(_GROUP.match(text, m.start()))
+        if m["kind"].lower() == "free":
+            excluded.extend((m.start(), s) for s in group)
+        else:
+            anyof.append((m.start(), group))
+        scan.take(*m.span())
     for regex in (_ATTACHED, _SPACE_FREE):
         for m in regex.finditer(scan.masked()):
             parts = re.split(r"[-/]", m["els"])
             free = regex is _SPACE_FREE or m["kind"].lower() == "free"
-            if free and _GROUP.fullmatch(m["els"].replace("-", " ")):
-                syms = list(_RARE_EARTHS)
-            else:
-                syms = []
-                for part in reversed(parts):
-                    if (sym := _element(part)) is None:
-                        if not syms:
-                            _check_symbol_like(part)
-                        break
-                    syms.insert(0, sym)
+            syms = []
+            for part in reversed(parts):
+                if (sym := _element(part)) is None:
+                    if not syms:
+                        _check_symbol_like(part)
+                    break
+                syms.insert(0, sym)
             if syms:
-                (excluded if free else required).extend(syms)
+                (excluded if free else required).extend((m.start(), s) for s in syms)
                 scan.take(*m.span())
 
     consumed = 0
@@ -513,37 +836,48 @@ def _read_elements(scan: _Scan, req: Request, anchors: list[tuple[int, int]]) ->
         if m.start() < consumed:
             continue
         exclusion = m["exc"] is not None
-        syms, first, end = _read_list(scan, m.end(), exclusion)
-        alternatives = len(syms) > 1 and not exclusion and bool(
+        items, first, end = _read_list(scan, m.end())
+        if not items:
+            continue
+        alternatives = len(items) > 1 and not exclusion and bool(
             re.search(r"\bor\b", text[first:end], re.I)) and not re.search(r"\band\b|&|\+", text[first:end], re.I)
-        if syms and alternatives:  # 'containing Li or Na': one of them, not both
-            req.required_any.append(_unique(syms))
-            scan.take(*m.span())
-            scan.take(first, end)
-            consumed = end
-        elif syms:
-            (excluded if exclusion else required).extend(syms)
+        if exclusion:
+            excluded.extend((pos, s) for pos, value in items for s in _flat([(pos, value)]))
+        elif alternatives:  # 'containing Li or Na': one of them, not both
+            anyof.append((first, tuple(_flat(items))))
+        else:
+            for pos, value in items:
+                (required if isinstance(value, str) else anyof).append((pos, value))
             if re.search(r"\bonly\b", text[m.end():first], re.I):
-                only.extend(syms)
-            scan.take(*m.span())
-            scan.take(first, end)
-            consumed = end
+                only.extend(v for _, v in items if isinstance(v, str))
+        scan.take(*m.span())
+        scan.take(first, end)
+        consumed = end
 
-    for start, _ in sorted(anchors):  # "a Ni half-Heusler", "lead halide perovskite", "zinc sulfide"
-        pos, found = start, []
-        while (b := _BACK.search(text, 0, pos)) and b["gap"]:
+    for start, _ in sorted(anchors):  # "a Ni half-Heusler", "lead halide perovskite", "a rare-earth titanate"
+        pos = start
+        while True:
+            g = _GROUP_BEFORE.search(text, 0, pos)
+            if g and g["gap"] and scan.is_free(g.start(), pos):
+                anyof.append((g.start(), _group_of(_GROUP.match(text, g.start()))))
+                scan.take(g.start(), pos)
+                pos = g.start()
+                continue
+            b = _BACK.search(text, 0, pos)
+            if not (b and b["gap"]):
+                break
             if any(s <= b.start() < e for s, e in anchors):
                 pos = b.start()
                 continue
             sym = _element(b["w"]) if scan.is_free(*b.span("w")) else None
             if sym is None or (len(b["w"]) <= 2 and _at_sentence_start(text, b.start())
-                               and (b["w"] in _ENGLISH_SYMBOLS or len(b["w"]) == 1)):
+                               and (b["w"] in _ENGLISH_SYMBOLS or len(b["w"]) == 1)) \
+                    or _ROMAN_BEFORE.search(text, 0, b.start()):  # 'III-V semiconductor' is no vanadium
                 break
-            found.insert(0, sym)
+            required.append((b.start(), sym))
             scan.take(b.start(), pos)
             pos = b.start()
-        required.extend(found)
-    return required, excluded, only
+    return only
 
 
 def _check(req: Request, only: list[str]) -> None:
@@ -555,6 +889,9 @@ def _check(req: Request, only: list[str]) -> None:
     both = [e for e in req.required_elements if e in req.excluded_elements]
     if both:
         raise _fail(f"{both[0]} is both required and excluded; keep only one of the two")
+    for group in req.required_any:
+        if set(group) <= set(req.excluded_elements):
+            raise _fail(f"the request needs one of {', '.join(group)} but excludes all of them; drop one of the two")
     if req.atom_ratio and len(req.required_elements) > len(req.atom_ratio):
         raise _fail(f"atom ratio {':'.join(map(str, req.atom_ratio))} has {len(req.atom_ratio)} parts but "
                     f"{len(req.required_elements)} elements are required; add parts or drop elements")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from genms_pmg.errors import UsageError
+from genms_pmg.knowledge.elements import ELEMENT_GROUPS
 from genms_pmg.parsing import parse
 from genms_pmg.request import Request, parse_request
 
@@ -251,7 +252,10 @@ def test_ignored_words() -> None:
     assert r.ignored == ["high", "symmetry"]
     assert r.like == "SrTiO3"
     assert parse("a perovskite as good as it gets").ignored == ["good", "gets"]
-    assert parse("a transition metal oxide perovskite").ignored == ["transition", "metal"]
+    assert parse("a layered perovskite oxide for catalysis").ignored == ["layered", "catalysis"]
+    # 'transition metal' is a group now, so it is used, not ignored
+    r = parse("a transition metal oxide perovskite")
+    assert r.ignored == [] and r.required_any == [list(ELEMENT_GROUPS["transition metal"])]
 
 
 def test_deterministic_and_round_trip() -> None:
@@ -334,3 +338,300 @@ def test_intermetallic_takes_an_anion_class_a_site_lists(text: str, family: str,
 def test_intermetallic_refuses_an_anion_class_no_site_lists(text: str) -> None:
     with pytest.raises(UsageError, match="intermetallic"):
         parse(text)
+
+
+# -- element groups -------------------------------------------------------------------------------
+def _group(name: str) -> list[str]:
+    return list(ELEMENT_GROUPS[name])
+
+
+@pytest.mark.parametrize(
+    ("text", "group"),
+    [
+        ("a perovskite containing a transition metal", "transition metal"),
+        ("a spinel with an alkali metal", "alkali metal"),
+        ("a perovskite with a halogen", "halogen"),
+        ("a perovskite with a group-2 metal", "alkaline earth"),
+        ("a spinel oxide with a 3d transition metal", "3d transition metal"),
+        ("a perovskite with a 4d metal", "4d transition metal"),
+        ("a half-Heusler with a main-group metal", "main-group metal"),
+        ("a rocksalt with a p-block metal", "main-group metal"),
+        ("a spinel with a post-transition metal", "main-group metal"),
+        ("a half-Heusler with a pnictogen", "pnictogen"),
+        ("a perovskite containing a noble metal", "noble metal"),
+        ("a transition metal oxide perovskite", "transition metal"),
+        ("a rare-earth-containing garnet", "rare earth"),
+    ],
+)
+def test_group_inclusion_is_one_any_of_group(text: str, group: str) -> None:
+    r = parse(text)
+    assert r.required_any == [_group(group)] and r.required_elements == [] and r.excluded_elements == []
+    assert r.metallic is None and r.ignored == []
+
+
+def test_group_before_an_ate_word() -> None:
+    r = parse("a rare-earth titanate")
+    assert (r.required_elements, r.required_any, r.anion_classes) == (["Ti"], [_group("rare earth")], ["oxide"])
+    r = parse("an alkaline-earth stannate")
+    assert (r.required_elements, r.required_any, r.anion_classes) == (["Sn"], [_group("alkaline earth")], ["oxide"])
+
+
+def test_halogen_is_a_group_not_the_halide_class() -> None:
+    r = parse("a halide perovskite with a halogen")
+    assert r.anion_classes == ["halide"] and r.required_any == [["F", "Cl", "Br", "I"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "group"),
+    [
+        ("a pyrochlore without rare earths", "rare earth"),
+        ("an oxide pyrochlore without any rare-earth elements", "rare earth"),
+        ("a rare-earth-free perovskite", "rare earth"),
+        ("a rare earth free spinel", "rare earth"),
+        ("a spinel with no noble metals", "noble metal"),
+        ("a noble-metal-free perovskite", "noble metal"),
+        ("a perovskite free of alkali metals", "alkali metal"),
+        ("a spinel oxide excluding transition metals", "transition metal"),
+        ("a garnet with no lanthanides", "lanthanide"),
+    ],
+)
+def test_group_exclusion(text: str, group: str) -> None:
+    r = parse(text)
+    assert r.excluded_elements == _group(group) and r.required_any == [] and r.required_elements == []
+    assert r.ignored == [] and r.metallic is None
+
+
+def test_oxide_pyrochlore_without_rare_earths() -> None:
+    r = parse("an oxide pyrochlore without any rare-earth elements")
+    assert (r.family, r.anion_classes) == ("pyrochlore", ["oxide"])
+    assert r.excluded_elements == ["Sc", "Y", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho",
+                                   "Er", "Tm", "Yb", "Lu"]
+
+
+def test_element_or_group_is_one_any_of_group() -> None:
+    r = parse("a perovskite containing Li or an alkaline earth")
+    assert r.required_any == [["Li", "Be", "Mg", "Ca", "Sr", "Ba"]]
+
+
+def test_group_contradictions_are_one_line_errors() -> None:
+    with pytest.raises(UsageError, match="excludes all of them"):
+        parse("a rare-earth titanate without rare earths")
+
+
+# -- anion prefixes and -ate words ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "family", "anions", "required"),
+    [
+        ("a thiospinel", "spinel", ["sulfide"], []),
+        ("a thio-spinel", "spinel", ["sulfide"], []),
+        ("a selenospinel", "spinel", ["selenide"], []),
+        ("a copper thiospinel", "spinel", ["sulfide"], ["Cu"]),
+        ("a thiospinel with copper", "spinel", ["sulfide"], ["Cu"]),
+        ("a thiophosphate with Li", None, ["sulfide"], ["P", "Li"]),
+        ("a thiostannate", None, ["sulfide"], ["Sn"]),
+        ("an oxynitride perovskite", "perovskite", ["oxide", "nitride"], []),
+        ("an oxyfluoride", None, ["oxide", "fluoride"], []),
+        ("an oxysulfide with La", None, ["oxide", "sulfide"], ["La"]),
+        ("an oxyhalide", None, ["oxide", "halide"], []),
+        ("a zirconate pyrochlore", "pyrochlore", ["oxide"], ["Zr"]),
+        ("a spinel ferrite", "spinel", ["oxide"], ["Fe"]),
+        ("a perovskite manganite", "perovskite", ["oxide"], ["Mn"]),
+        ("a cobaltite", None, ["oxide"], ["Co"]),
+        ("a cuprate", None, ["oxide"], ["Cu"]),
+        ("a phosphate", None, ["oxide"], ["P"]),
+        ("a borate", None, ["oxide"], ["B"]),
+        ("a sulfate", None, ["oxide"], ["S"]),
+        ("a carbonate", None, ["oxide"], ["C"]),
+        ("barium titanate", None, ["oxide"], ["Ba", "Ti"]),
+        ("lithium iron phosphate", None, ["oxide"], ["Li", "Fe", "P"]),
+        ("an antimonide with Ga", None, ["antimonide"], ["Ga"]),
+        ("an arsenide", None, ["arsenide"], []),
+    ],
+)
+def test_anion_prefixes_and_ate_words(text: str, family: str | None, anions: list[str], required: list[str]) -> None:
+    r = parse(text)
+    assert (r.family, r.anion_classes, r.required_elements) == (family, anions, required)
+    assert r.ignored == []
+
+
+@pytest.mark.parametrize(("word", "symbol"), [
+    ("stannate", "Sn"), ("titanate", "Ti"), ("zirconate", "Zr"), ("niobate", "Nb"), ("tantalate", "Ta"),
+    ("silicate", "Si"), ("germanate", "Ge"), ("vanadate", "V"), ("tungstate", "W"), ("molybdate", "Mo"),
+    ("aluminate", "Al"), ("gallate", "Ga"), ("ferrite", "Fe"), ("cuprate", "Cu"), ("nickelate", "Ni"),
+    ("manganite", "Mn"), ("cobaltite", "Co"),
+])
+def test_each_ate_word_names_its_element(word: str, symbol: str) -> None:
+    r = parse(f"a {word}s")
+    assert (r.required_elements, r.anion_classes) == ([symbol], ["oxide"])
+
+
+def test_ate_free_excludes_and_a_mineral_after_like_stays_a_mineral() -> None:
+    r = parse("an olivine phosphate-free oxide with Mg")
+    assert (r.required_elements, r.excluded_elements, r.ignored) == (["Mg"], ["P"], [])
+    r = parse("an oxide like chromite")
+    assert (r.like, r.required_elements) == ("chromite", [])
+
+
+# -- element names as adjectives -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "required"),
+    [
+        ("a lithium-containing oxide", ["Li"]),
+        ("a zinc-bearing spinel", ["Zn"]),
+        ("a copper-rich sulfide", ["Cu"]),
+        ("a cesium halide perovskite", ["Cs"]),
+        ("strontium titanate perovskite", ["Sr", "Ti"]),
+        ("a tin compound", ["Sn"]),
+        ("Please suggest something for a sodium battery cathode", ["Na"]),
+    ],
+)
+def test_element_names_as_adjectives(text: str, required: list[str]) -> None:
+    assert parse(text).required_elements == required
+
+
+def test_roman_numeral_groups_are_not_elements() -> None:
+    r = parse("a III-V semiconductor with the gallium arsenide structure")
+    assert r.required_elements == ["Ga"] and "V" in r.ignored
+
+
+# -- sites ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "sites", "required"),
+    [
+        ("a perovskite with barium on the A site", {"A": ["Ba"]}, ["Ba"]),
+        ("a perovskite with Ba on the A-site", {"A": ["Ba"]}, ["Ba"]),
+        ("a perovskite with Sr occupying the A site", {"A": ["Sr"]}, ["Sr"]),
+        ("an A-site Ba perovskite", {"A": ["Ba"]}, ["Ba"]),
+        ("a perovskite with A = Ba", {"A": ["Ba"]}, ["Ba"]),
+        ("a perovskite whose A site is occupied by Ba", {"A": ["Ba"]}, ["Ba"]),
+        ("a spinel with zinc on the tetrahedral site", {"A": ["Zn"]}, ["Zn"]),
+        ("a spinel with Zn on tetrahedral sites and Al on octahedral sites", {"A": ["Zn"], "B": ["Al"]}, ["Zn", "Al"]),
+        ("a fluorite with Ce on the cubic site", {"A": ["Ce"]}, ["Ce"]),
+        ("a fluorite with Ce on the 8-fold site", {"A": ["Ce"]}, ["Ce"]),
+        ("an antiperovskite with Li on the octahedral site", {"X": ["Li"]}, ["Li"]),
+        ("a double perovskite with Fe on the B site and Mo on the B' site", {"B": ["Fe"], "B'": ["Mo"]}, ["Fe", "Mo"]),
+        ("a half-Heusler with Ni on the Y site and Sn on the Z site", {"Y": ["Ni"], "Z": ["Sn"]}, ["Ni", "Sn"]),
+        # no family, or no card site of that coordination: the word stays the key
+        ("an oxide with zinc on the tetrahedral site", {"tetrahedral": ["Zn"]}, ["Zn"]),
+        ("a pyrochlore with zinc on the tetrahedral site", {"tetrahedral": ["Zn"]}, ["Zn"]),
+        ("a double perovskite with Fe on the octahedral site", {"octahedral": ["Fe"]}, ["Fe"]),
+        ("an oxide with Ba on the A site", {"A": ["Ba"]}, ["Ba"]),
+    ],
+)
+def test_site_elements(text: str, sites: dict, required: list[str]) -> None:
+    r = parse(text)
+    assert r.site_elements == sites and r.required_elements == required and r.required_any == []
+    assert r.ignored == []
+
+
+def test_several_elements_or_a_group_on_a_site_are_any_of() -> None:
+    r = parse("a perovskite with Ti or Zr on the B site")
+    assert r.site_elements == {"B": ["Ti", "Zr"]} and r.required_any == [["Ti", "Zr"]] and r.required_elements == []
+    r = parse("a perovskite with a transition metal on the B site")
+    assert r.site_elements == {"B": _group("transition metal")} and r.required_any == [_group("transition metal")]
+    r = parse("a perovskite with a rare earth on the A site")
+    assert r.site_elements == {"A": _group("rare earth")} and r.metallic is None and r.ignored == []
+    # a later, narrower statement of the same site wins; the group it satisfies is dropped
+    r = parse("a perovskite with a rare earth on the A site and A = La")
+    assert (r.site_elements, r.required_elements, r.required_any) == ({"A": ["La"]}, ["La"], [])
+
+
+def test_site_words_are_not_symmetry_or_boron() -> None:
+    r = parse("a cubic spinel with Zn on the cubic site")
+    assert r.crystal_system == "cubic" and r.site_elements == {"8-fold": ["Zn"]}
+    r = parse("a perovskite with Ti on the B site")
+    assert "B" not in r.required_elements and r.required_elements == ["Ti"]
+    assert parse("In perovskites, the B site is octahedral").site_elements == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("a perovskite with Ba on the C site", "a perovskite has no C site; its sites are A, B, X"),
+        ("a Heusler with Co on the A site", "no A site; its sites are X, Y, Z"),
+        ("a delafossite with Li on the A site", "takes Cu, Ag, Pd, Pt, not Li"),
+        ("a perovskite with Ba on the A site and A = Sr", "name it once"),
+        ("a perovskite with Ba on the A site and no barium", "both required and excluded"),
+    ],
+)
+def test_site_errors(text: str, fragment: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse(text)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_site_elements_round_trip() -> None:
+    r = parse("a perovskite with Ti or Zr on the B site and Ba on the A site")
+    assert Request.from_dict(r.as_dict()) == r
+    assert Request.from_dict({"text": "old", "family": "spinel"}).site_elements == {}
+
+
+# -- formula templates ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "family", "required", "sites", "anions"),
+    [
+        ("an ABO3 with Sr", "perovskite", ["O", "Sr"], {"X": ["O"]}, ["oxide"]),
+        ("an A2BB'O6 compound", "double_perovskite", ["O"], {"X": ["O"]}, ["oxide"]),
+        ("an AB2X4 compound", "spinel", [], {}, []),
+        ("an A2B2O7 compound", "pyrochlore", ["O"], {"X": ["O"]}, ["oxide"]),
+        ("an ABX3 with X = I", "perovskite", ["I"], {"X": ["I"]}, ["iodide"]),
+        ("a Co2MnX Heusler", "heusler", ["Co", "Mn"], {"X": ["Co"], "Y": ["Mn"]}, []),
+        ("a Co2MnZ compound", "heusler", ["Co", "Mn"], {"X": ["Co"], "Y": ["Mn"]}, []),
+        ("a MnCo2X compound", "heusler", ["Mn", "Co"], {"Y": ["Mn"], "X": ["Co"]}, []),  # any order, unique
+        ("a LiMX2 oxide", "alpha_nafeo2", ["Li"], {"A": ["Li"]}, ["oxide"]),  # delafossite's A site has no Li
+        ("CsPbX3", "perovskite", ["Cs", "Pb"], {"A": ["Cs"], "B": ["Pb"]}, []),
+        ("an XYZ half-Heusler", "half_heusler", [], {}, []),
+        ("an M2AX phase", "max_phase", [], {}, []),
+        ("a MAX phase carbide", "max_phase", [], {}, ["carbide"]),
+    ],
+)
+def test_formula_templates(text: str, family: str, required: list[str], sites: dict, anions: list[str]) -> None:
+    r = parse(text)
+    assert (r.family, r.required_elements, r.site_elements, r.anion_classes) == (family, required, sites, anions)
+    assert r.ignored == []
+
+
+@pytest.mark.parametrize("text", ["a TM oxide with high ZT", "DFT and XRD for a spinel", "an FA-based perovskite",
+                                  "a MAPbI3 perovskite"])
+def test_abbreviations_are_not_templates(text: str) -> None:
+    r = parse(text)
+    assert r.site_elements == {} and r.family in (None, "spinel", "perovskite")
+
+
+# -- like X but with Y instead of Z ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "like", "family", "required", "excluded"),
+    [
+        ("like CaTiO3 but with Sr instead of Ca", "CaTiO3", "perovskite", ["Sr"], ["Ca"]),
+        ("something like CuInSe2 but with silver instead of copper", "CuInSe2", "chalcopyrite", ["Ag"], ["Cu"]),
+        ("like SrTiO3 but with barium", "SrTiO3", "perovskite", ["Ba"], []),
+        ("a perovskite like CaTiO3 but Sr in place of Ca", "CaTiO3", "perovskite", ["Sr"], ["Ca"]),
+        ("like CaTiO3, replacing Ca with Sr", "CaTiO3", "perovskite", ["Sr"], ["Ca"]),
+        ("like CaTiO3 with Ca replaced by Sr", "CaTiO3", "perovskite", ["Sr"], ["Ca"]),
+        ("like CaTiO3, substituting Sr for Ca", "CaTiO3", "perovskite", ["Sr"], ["Ca"]),
+    ],
+)
+def test_like_but_with(text: str, like: str, family: str, required: list[str], excluded: list[str]) -> None:
+    r = parse(text)
+    assert (r.like, r.family, r.required_elements, r.excluded_elements) == (like, family, required, excluded)
+    assert r.ignored == []
+
+
+def test_group_instead_of_an_element() -> None:
+    r = parse("like CaTiO3 with a rare earth instead of Ca")
+    assert r.required_any == [_group("rare earth")] and r.excluded_elements == ["Ca"]
+
+
+# -- what is left over -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "ignored"),
+    [
+        ("I'd like a spinel oxide for a battery cathode, please", ["battery", "cathode"]),
+        ("I'd suggest a thiospinel for a battery", ["battery"]),
+        ("Hi! Could you propose a garnet electrolyte with lithium, thanks", ["electrolyte"]),
+        ("I'm looking for a perovskite for solar cells", ["solar", "cells"]),
+        ("a perovskite without Pb on the B site", ["B", "site"]),
+    ],
+)
+def test_chatty_words_do_not_fail_and_unused_words_are_ignored(text: str, ignored: list[str]) -> None:
+    assert parse(text).ignored == ignored
