@@ -491,7 +491,7 @@ def _template_card(tokens: list[tuple[str, bool, int, int]], named: str | None) 
     return next(iter(found.items())) if len(found) == 1 else None
 
 
-def _read_templates(scan: _Scan, req: Request, phrases: list[_SitePhrase]) -> list[tuple[str, tuple[int, int]]]:
+def _read_templates(scan: _Scan, phrases: list[_SitePhrase]) -> list[tuple[str, tuple[int, int]]]:
     """Template words: (family, span) each; concrete symbols become site phrases of their role."""
     pattern, names = _family_lookup()
     out = []
@@ -752,7 +752,7 @@ def parse(text: str) -> Request:
         anchors.append(m.span())
     _read_ates(scan, req, required, excluded, anchors)
     _read_prefixes(scan, req, anchors)
-    families = _read_templates(scan, req, sites)
+    families = _read_templates(scan, sites)
     pattern, names = _family_lookup()
     for m in scan.find(pattern):
         families.append((_family_key(m.group(0), names), m.span()))
