@@ -67,6 +67,8 @@ def test_rediscovery_on_spinel_writes_consistent_report_and_resumes(tmp_path, ca
     with forgetting(hidden):
         assert not any(index.is_known(h) for h in hidden), "and unknown inside it"
     ranked = [p["formula"] for p in rec["proposed"]]
+    assert all(isinstance(p["reasons"], list) and p["reasons"] for p in rec["proposed"])
+    assert rec["code"] == {} or len(rec["code"]["commit"]) == 40, "records say which code made them"
     assert 0 < len(ranked) <= 50 and [p["rank"] for p in rec["proposed"]] == list(range(1, len(ranked) + 1))
     expected = scores(ranked, hidden, k=10, top=50)
     f = json.loads((out / "summary.json").read_text())["families"]["spinel"]

@@ -72,7 +72,7 @@ BASELINE_CAP = 40000
 PAPER_MATCHER = {"stol": 0.5, "ltol": 0.3, "angle_tol": 10}
 REQUEST = "a new {name}"
 #: Bumped when a record's content changes meaning (old records are then not reused).
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 
 # -- the hidden set --------------------------------------------------------------------------
@@ -160,7 +160,8 @@ def propose(key: str, hidden: Sequence[str], *, top: int = DEFAULT_TOP, seed: in
         "request": request.text, "request_how": how, "request_parsed": request.as_dict(),
         "n_proposed": len(ranked), "n_passed": len(passed),
         "proposed": [{"rank": i + 1, "formula": r.formula, "value": round(float(r.value), 4),
-                      "hidden": _reduced(r.formula) in hidden_set_} for i, r in enumerate(passed)],
+                      "hidden": _reduced(r.formula) in hidden_set_, "reasons": r.proposal.get("reasons", [])[:2]}
+                     for i, r in enumerate(passed)],
     }
 
 
@@ -342,6 +343,40 @@ def structure_check(key: str, formula: str, hidden: Sequence[str], *, model, n: 
 
 
 # -- the run ---------------------------------------------------------------------------------
+def code_state() -> dict:
+    """The package's git commit and its uncommitted changes (files and a digest of the diff), so a
+    record says which proposer made it; {} outside a git checkout."""
+    import hashlib
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True, check=True, timeout=30).stdout
+
+    try:
+        head = git("rev-parse", "HEAD").strip()
+        dirty = sorted(line[3:] for line in git("status", "--porcelain", "--", "genms_pmg").splitlines())
+        diff = git("diff", "HEAD", "--", "genms_pmg")
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": head, "uncommitted": dirty,
+            "diff_sha256": hashlib.sha256(diff.encode()).hexdigest()[:16] if diff else None}
+
+
+def _unfiltered_on_hull(key: str) -> int | None:
+    """Verified on-hull members before ``known_members``' plausibility filter (examples excepted), if
+    the members module exposes them."""
+    from genms_pmg.knowledge import members
+
+    verified = getattr(members, "_verified", None)
+    if verified is None:
+        return None
+    examples = {_reduced(e) for e in _card(key).examples}
+    return len({_reduced(m.formula) for m in verified(key)
+                if m.e_above_hull is not None and m.e_above_hull <= 0.0} - examples)
+
+
 def _fingerprint(settings: dict) -> str:
     from genms_pmg.evaluation.families import _fingerprint as fp
 
@@ -361,14 +396,16 @@ def _write_records(path: Path, records: list[dict]) -> None:
 
 
 def family_record(key: str, *, fraction: float, top: int, k: int, seed: int, structures: int,
-                  structure_limit: int | None, baseline_cap: int, model_factory, stage, tag: str) -> dict:
+                  structure_limit: int | None, baseline_cap: int, model_factory, stage, tag: str,
+                  code: dict | None = None) -> dict:
     """Everything measured for one family (one line of records.jsonl)."""
     timings: dict[str, float] = {}
     t = time.perf_counter()
     eligible = eligible_members(key)
     hidden = hidden_set(key, fraction=fraction, seed=seed, eligible=eligible)
     timings["members"] = time.perf_counter() - t
-    record: dict = {"family": key, "settings": tag, "version": RECORD_VERSION, "eligible": len(eligible),
+    record: dict = {"family": key, "settings": tag, "version": RECORD_VERSION, "code": code_state() if code is None else code,
+                    "eligible": len(eligible), "eligible_unfiltered": _unfiltered_on_hull(key),
                     "eligible_formulas": eligible, "hidden": hidden}
     if not hidden:
         return {**record, "error": "no eligible members", "seconds": timings}
@@ -434,6 +471,7 @@ def run_rediscovery(
     if baseline_cap < 1:
         raise UsageError(f"--baseline-cap must be positive, got {baseline_cap}")
     wall = time.perf_counter()
+    code = code_state()  # before the proposer's modules are imported: the code this run loads
     if families is None:
         families = default_families(min_eligible)
     families = list(dict.fromkeys(families))
@@ -481,11 +519,12 @@ def run_rediscovery(
                 stage = formula_stage()
             done[key] = family_record(key, fraction=fraction, top=top, k=k, seed=seed, structures=structures,
                                       structure_limit=structure_limit, baseline_cap=baseline_cap,
-                                      model_factory=model_factory, stage=stage, tag=tag)
+                                      model_factory=model_factory, stage=stage, tag=tag, code=code)
             records = [*records, done[key]]
             _write_records(records_path, records)
     summary = summarize([done[key] for key in families])
     summary["settings"] = settings
+    summary["code"] = code
     summary["wall_seconds_this_run"] = time.perf_counter() - wall
     write_atomic(out / "summary.json", json.dumps(summary, indent=1).encode())
     command = command or f"run_rediscovery(out={str(out)!r})"
@@ -507,7 +546,7 @@ def summarize(records: Sequence[dict]) -> dict:
         checks = r.get("structures")
         done = [s for s in (checks or []) if s.get("reference") and s.get("n_structures")]
         families[r["family"]] = {
-            "eligible": r["eligible"], "hidden": len(r["hidden"]), "hidden_formulas": r["hidden"],
+            "eligible": r["eligible"], "eligible_unfiltered": r.get("eligible_unfiltered"), "hidden": len(r["hidden"]), "hidden_formulas": r["hidden"],
             "request": r.get("request"), "request_how": r.get("request_how"), "n_passed": r.get("n_passed"),
             "precision_at_k": r.get("precision_at_k"), "recall_at_top": r.get("recall_at_top"),
             "hits_at_k": r.get("hits_at_k"), "hits_at_top": r.get("hits_at_top"),
@@ -524,7 +563,7 @@ def summarize(records: Sequence[dict]) -> dict:
             "structure_match_paper": None if checks is None else sum(s["match_paper"] for s in done),
             "structure_any_match": None if checks is None else sum(s["any_match"] for s in done),
             "structure_errors": None if checks is None else [f"{s['formula']}: {s['error']}" for s in checks if s.get("error")],
-            "error": r.get("error"), "seconds": sum((r.get("seconds") or {}).values()),
+            "error": r.get("error"), "seconds": sum((r.get("seconds") or {}).values()), "code": r.get("code"),
         }
     rows = [f for f in families.values() if f.get("error") is None]
     hidden = sum(f["hidden"] for f in rows)

@@ -34,14 +34,30 @@ def _structures(f: dict) -> str:
     return text
 
 
+def _code(code: dict | None) -> str:
+    if not code:
+        return "unknown (not a git checkout)"
+    text = f"commit {code['commit'][:10]}"
+    if code.get("uncommitted"):
+        text += f" with uncommitted changes to {', '.join(code['uncommitted'])} (diff sha256 {code['diff_sha256']})"
+    return text
+
+
 def to_markdown(summary: dict, *, command: str) -> str:
     s = summary["settings"]
     k, top = s["k"], s["top"]
+    states = {}
+    for key, f in summary["families"].items():
+        states.setdefault(_code(f.get("code")), []).append(key)
     lines = [
         "# Rediscovery of hidden family members", "",
         f"Command: `{command}`", "",
+        "Code: " + ("; ".join(f"{state} ({', '.join(keys)})" for state, keys in states.items())
+                    if len(states) > 1 else next(iter(states), _code(summary.get("code")))), "",
         (f"Per family: the verified OQMD-ICSD members (card prototype label) on the OQMD hull (stability <= 0 eV/atom), "
-        f"card examples excepted, are *eligible*; a seeded random {100 * s['fraction']:.0f}% of them (at least one) is "
+        "card examples excepted, and that `knowledge.members.known_members` keeps (it drops labelled entries whose "
+        "composition does not fit the card's sites; the count before that filter is in brackets), are *eligible*; "
+        f"a seeded random {100 * s['fraction']:.0f}% of them (at least one) is "
         "*hidden* with `data.forget.forgetting`, which removes them from every data table (known-formula indexes, "
         "template pool, lookup tables, known members, substitution priors, hull). The request \"a new <family>\" goes "
         f"to pi_hi (offline proposer, every formula heuristic); of its {top} passed formulas in rank order, "
@@ -82,8 +98,9 @@ def to_markdown(summary: dict, *, command: str) -> str:
             lines.append(f"| {key} | {f['eligible']} | {f['hidden']} | | | | | | | | | | {f['error']} |")
             continue
         found = ", ".join(f"{r['formula']} ({r['rank']})" for r in f["rediscovered"]) or "none"
+        before = "" if f.get("eligible_unfiltered") is None else f" ({f['eligible_unfiltered']})"
         lines.append(
-            f"| {key} | {f['eligible']} | {f['hidden']} | {f['reachable']} | {f['n_passed']} | {_f(f['precision_at_k'])} | "
+            f"| {key} | {f['eligible']}{before} | {f['hidden']} | {f['reachable']} | {f['n_passed']} | {_f(f['precision_at_k'])} | "
             f"{_f(f['recall_at_top'])} | {_pool(f['baseline_pool'], f['baseline_exhaustive'])} | "
             f"{_small(f['baseline_expected_precision_at_k'])} | {_small(f['baseline_expected_recall_at_top'])} | "
             f"{_small(f['baseline_draw_precision_at_k'])} / {_small(f['baseline_draw_recall_at_top'])} | "
