@@ -87,3 +87,18 @@ def test_known_members_never_use_forgotten_or_excluded_elements():
     proposer, heuristics = formula_stage()
     got = propose_ranked(request, proposers=[proposer], heuristics=heuristics, n=10, seed=0)
     assert got and not any("Mn" in Composition(r.formula).as_dict() for r in got)
+
+
+def test_the_five_requests_of_issue_11_behave():
+    """The requests a new user tried: copper thiospinels, no rare earths, Ba on the A site filled."""
+    from genms_pmg.knowledge.elements import ELEMENT_GROUPS
+
+    thio = _passed("a thiospinel with copper")
+    assert thio and all({"Cu", "S"} <= set(Composition(f).as_dict()) for f in thio)
+    rare = {"Sc", "Y", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu"}
+    assert set(ELEMENT_GROUPS["rare earth"]) == rare
+    pyro = _passed("an oxide pyrochlore without any rare-earth elements")
+    assert pyro and not any(rare & set(Composition(f).as_dict()) for f in pyro)
+    barium = _passed("propose an ABO3 perovskite with barium on the A site")
+    assert len(barium) >= 20 and _same(barium[0], "BaTiO3")
+    assert all(Composition(f).as_dict().get("Ba") == 1 and Composition(f).as_dict().get("O") == 3 for f in barium)

@@ -247,7 +247,7 @@ class OfflineFormulaProposer(FormulaProposer):
         known: list[FormulaProposal] = []
         if not request.novel:
             members = [m for m in known_members(family)
-                       if _fits(request, card, m.species, forbidden)
+                       if _fits(request, card, m.species, forbidden) and chem.is_charge_neutral(m.formula, alloys=alloys)
                        and (m.space_group is None or not request.space_group or m.space_group == request.space_group)]
             order = {el: i for i, el in enumerate(card.default_anions)}
 
@@ -321,15 +321,24 @@ class OfflineFormulaProposer(FormulaProposer):
         from dataclasses import replace
 
         merged: dict[str, FormulaProposal] = {}
-        for choice in product(*request.required_any):
-            if set(choice) & set(request.forbidden_elements()):
-                continue
-            variant = replace(request, required_any=[],
-                              required_elements=list(dict.fromkeys([*request.required_elements, *choice])))
-            for p in self.candidates(variant, limit=limit, exclude=exclude):
-                if p.formula not in merged or merged[p.formula].prior < p.prior:
-                    merged[p.formula] = p
-        return sorted(merged.values(), key=lambda p: (-p.prior, p.formula))[:limit]
+        known_first, self.known_first = self.known_first, False  # known members once, below, not per choice
+        try:
+            for choice in product(*request.required_any):
+                if set(choice) & (set(request.forbidden_elements()) | (chem.EXCLUDED_ELEMENTS - set(request.required_elements))):
+                    continue  # an excluded element, or a radioactive one that only a group named
+                variant = replace(request, required_any=[],
+                                  required_elements=list(dict.fromkeys([*request.required_elements, *choice])))
+                for p in self.candidates(variant, limit=limit, exclude=exclude):
+                    if p.formula not in merged or merged[p.formula].prior < p.prior:
+                        merged[p.formula] = p
+        finally:
+            self.known_first = known_first
+        out = sorted(merged.values(), key=lambda p: (-p.prior, p.formula))[:limit]
+        if request.family and self.known_first:
+            excluded = {f for f in (chem.reduced_formula(x) for x in [*exclude, *request.avoid_formulas]) if f}
+            alloys = get_family(request.family).intermetallic or bool(request.metallic)
+            out = self._with_data(request, request.family, out, excluded, alloys=alloys, limit=limit)
+        return out
 
     # -- templates and anions --------------------------------------------------------------------
     def _templates(self, request: Request) -> tuple[list[_Template], list[str]]:
@@ -343,7 +352,7 @@ class OfflineFormulaProposer(FormulaProposer):
                 notes.append("metallic request ignored: ionic family")
             elif request.metallic is False and card.intermetallic:
                 notes.append("non-metal request ignored: intermetallic family")
-            templates = [_card_template(card)]
+            templates = [_card_template(_with_site_elements(card, request))]
         else:
             wants_anion = bool(request.anion_classes) or any(e in _ANION_LIKE for e in request.required_elements)
             metallic = bool(request.metallic) and not wants_anion
@@ -545,6 +554,23 @@ def _fits(request: Request, card: FamilyCard, species, forbidden: set[str]) -> b
             if role is not None and roles.get(role) not in set(allowed):
                 return False
     return True
+
+
+def _with_site_elements(card: FamilyCard, request: Request) -> FamilyCard:
+    """The card with each site the request pins ("barium on the A site") limited to those elements."""
+    from dataclasses import replace
+
+    wanted = getattr(request, "site_elements", None) or {}
+    if not wanted:
+        return card
+    limits: dict[str, set[str]] = {}
+    for key, allowed in wanted.items():
+        role = _site_role(card, key)
+        if role is not None:
+            limits[role] = limits.get(role, set(allowed)) & set(allowed)
+    sites = tuple(replace(s, elements=tuple(sorted(limits[s.role] & set(s.elements) if s.elements else limits[s.role])))
+                  if s.role in limits else s for s in card.sites)
+    return replace(card, sites=sites)
 
 
 def _site_role(card: FamilyCard, key: str) -> str | None:

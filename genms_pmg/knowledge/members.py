@@ -277,6 +277,8 @@ def plausible(species: tuple[tuple[int, str, float], ...], family: str) -> bool:
     from genms_pmg.formulas import chemistry as chem
 
     card = FAMILIES[family]
+    if not _element_lists_fit(species, card):
+        return False  # the card's curated site chemistry (Heusler X sites, pyrite S2 dimers) holds
     if card.intermetallic:
         return True
     roles = site_roles(species, card)
@@ -299,16 +301,70 @@ def plausible(species: tuple[tuple[int, str, float], ...], family: str) -> bool:
     return True
 
 
+#: Version of the per-family cache files (bump when the member rules change).
+CACHE_VERSION = 1
+
+
+@lru_cache(maxsize=64)
+def _members_of(family: str) -> tuple[tuple[KnownMember, ...], tuple[KnownMember, ...], tuple[KnownMember, ...]]:
+    """(verified, card examples, listed) of ``family``, nothing forgotten, from a per-family JSON
+    cache in the data folder. Why a disk cache: listing MP formulas one substitution from a member
+    guesses oxidation states for thousands of formulas (tens of seconds per family, once)."""
+    from genms_pmg.data.cache import data_dir, write_atomic
+
+    path = data_dir() / f"known_members-v{CACHE_VERSION}" / f"{family}.json"
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("version") == CACHE_VERSION:
+            return tuple(tuple(_member_from(d) for d in doc[k]) for k in ("verified", "examples", "listed"))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    parts = (_verified(family), _examples(family), _listed(family))
+    doc = {"version": CACHE_VERSION, "family": family,
+           **{k: [_member_to(m) for m in part] for k, part in zip(("verified", "examples", "listed"), parts)}}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(doc).encode())
+    except OSError:
+        pass  # read-only data folder: keep it in memory
+    return parts
+
+
+def _member_to(m: KnownMember) -> dict:
+    from dataclasses import asdict
+
+    return asdict(m)
+
+
+def _member_from(d: dict) -> KnownMember:
+    d = dict(d)
+    d["species"] = tuple((int(c), str(el), float(ox)) for c, el, ox in d["species"])
+    return KnownMember(**d)
+
+
+def _element_lists_fit(species, card: FamilyCard) -> bool:
+    """Some count-consistent placement puts every element on a site whose element list allows it."""
+    if len(species) != len(card.sites):
+        return False
+    if not any(s.elements for s in card.sites):
+        return True
+    for perm in permutations(species):
+        if all(s.count == c and (s.elements is None or el in s.elements) for s, (c, el, _) in zip(card.sites, perm)):
+            return True
+    return False
+
+
 def known_members(family: str, *, listed: bool = True) -> list[KnownMember]:
     """Known members of ``family``: verified, the card's examples, then listed ones (each most
     stable first); forgotten ones left out."""
     if family not in FAMILIES:
         return []
     hidden = forgotten()
-    members = [*_verified(family), *_examples(family), *(_listed(family) if listed else ())]
+    verified, examples, listed_members = _members_of(family)
+    members = [*verified, *examples, *(listed_members if listed else ())]
     seen: set[str] = set()
     out = []
-    examples = {m.formula for m in _examples(family)}
+    examples = {m.formula for m in examples}
     for m in members:
         if m.formula not in examples and not plausible(m.species, family):
             continue
