@@ -149,7 +149,7 @@ def plot(summary: dict, path: Path) -> Path:
                label="uniform charge-balanced (expected)")
         ax.scatter(x + 0.2, [rows[k][f"baseline_draw_{metric}"] or 0.0 for k in keys], s=10, color="k", zorder=3,
                    label="uniform draw (seeded)")
-        ax.set_xticks(x, keys, rotation=60, ha="right")
+        ax.set_xticks(x, keys, rotation=60, ha="right", rotation_mode="anchor")
         ax.set_title(title)
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("fraction")
