@@ -215,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     fam.add_argument("--generator", action="append", dest="generators", metavar="NAME",
                      help="structure generator plugin; repeat for several (default: diffusion and templates)")
     fam.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    from genms_pmg.evaluation import rediscovery as _rediscovery
+
+    _rediscovery.add_arguments(bench_sub.add_parser(
+        "rediscovery", help="hide known members of each family (--forget) and measure whether 'a new <family>' "
+        "proposes them again (precision@10, recall@50 against a uniform baseline)"))
     sun = bench_sub.add_parser(
         "sun", help="stable / unique / novel rates of 'new <family>' requests, judged by an independent potential",
         description="For each family, the search answers 'a new <family> that is not in Materials Project or ICSD'; "
@@ -827,6 +832,10 @@ def _cmd_benchmark_sun(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     if args.benchmark == "sun":
         return _cmd_benchmark_sun(args)
+    if args.benchmark == "rediscovery":
+        from genms_pmg.evaluation.rediscovery import run_command
+
+        return run_command(args)
     if args.benchmark != "families":
         raise UsageError("name a benchmark: genms benchmark families|sun --out DIR (see genms benchmark sun --help)")
     from genms_pmg.evaluation.families import DEFAULT_FAMILIES, family_name

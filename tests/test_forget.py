@@ -83,6 +83,15 @@ def test_card_example_is_forgotten_in_prompts_and_lookup():
         assert "spinel" not in evidence_for("like MgAl2O4")
 
 
+def test_forgotten_aflow_prototype_compound_is_no_template():
+    from genms_pmg.structures.templates import TemplateGenerator
+
+    names = {t.formula for t in TemplateGenerator().templates("HgS")}
+    assert "HgS" in names  # zincblende HgS is an AFLOW prototype compound
+    with forgetting(["HgS"]):
+        assert "HgS" not in {t.formula for t in TemplateGenerator().templates("HgS")}
+
+
 def test_forgotten_formula_is_not_a_competing_phase():
     from genms_pmg.energy.hull import competing_phases
     from genms_pmg.plugins import create

@@ -259,8 +259,11 @@ class TemplateGenerator(CrystalGenerator):
                 out.append(Template("oqmd-icsd", r.id, r.name, r.formula, r.proto_name, r.spacegroup,
                                     nsites, r.stability, _amounts(r.formula)))
         if self.use_aflow:
+            from genms_pmg.data.forget import is_forgotten
+
             out.extend(t for _, t, a in _aflow_entries()
-                       if a == anon and t.nsites <= limit and t.formula not in self.exclude_formulas)
+                       if a == anon and t.nsites <= limit and t.formula not in self.exclude_formulas
+                       and not is_forgotten(t.formula))
         return out
 
     def generate(self, composition: Composition, *, n: int, seed: int = 0, family: str | None = None,
