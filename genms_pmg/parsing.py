@@ -39,7 +39,7 @@ include having has have compound compounds material materials crystal crystals s
 please give me generate find i want would like need looking look search show make propose predict
 suggest design list get some any one ones can could you we us our my should must will also very
 just let lets all each candidate candidates system systems phase phases family type kind not no
-both either neither than more such there here so do does mineral minerals i'd i'm i've i'll
+both either neither than more such there here so do does mineral minerals least i'd i'm i've i'll
 something anything maybe perhaps ideally possibly preferably really kindly thanks thank hello hi hey
 recommend interested where put use using
 """.split())
@@ -50,7 +50,7 @@ _SOURCE_PHRASE = re.compile(
     r"(?:\bnot|n't|\bnever|\babsent|\bmissing|\bnew|\bnovel|\bunknown|\bunreported|\boutside|\bbeyond)"
     r"(?:\s+(?:yet|already|listed|found|present|known|reported|included|contained|been|be|is|are|"
     r"seen|available|recorded|documented|anywhere|previously))*"
-    r"\s+(?:(?:in|on|from|to|by|for|of)\s+)?(?:the\s+)?" + _SOURCE_RE + r"\b"
+    r"\s+(?:(?:in|on|from|to|by|for|of)\s+)?(?:(?:both|either)\s+)?(?:the\s+)?" + _SOURCE_RE + r"\b"
     r"(?:\s*(?:,|or|and|nor)\s*(?:the\s+)?" + _SOURCE_RE.replace("src", "src2") + r"\b)?", re.I)
 _NOVEL = re.compile(
     r"\b(?:new|novel|unknown|undiscovered|hypothetical|unreported|unseen|unexplored|"
@@ -60,16 +60,23 @@ _RATIO_WORD = r"(?:(?:atom(?:ic)?|element(?:al)?|composition(?:al)?|stoichiometr
 _RATIO = re.compile(
     r"(?:\b" + _RATIO_WORD + r"\s*(?:of\s+|=\s*|:\s*)?)?(?<![\d:])(?P<r>\d+(?:\s*:\s*\d+)+)(?![\d:])"
     r"(?:\s*" + _RATIO_WORD + r"\b)?", re.I)
-_CELL = r"(?:\s+(?:per|in\s+the|in\s+a|in\s+each|in\s+its)\s+(?:(?:unit|primitive|simulation)\s+)?cells?\b)?"
+_CELL = (r"(?:\s+(?:per|in\s+the|in\s+a|in\s+each|in\s+its)\s+(?:(?:(?:unit|primitive|simulation)\s+)?cells?"
+         r"|formula(?:\s+units?)?|f\.?u\.?)(?![A-Za-z]))?")
+#: Number words a chemist writes for small atom counts.
+_NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                 "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "sixteen": 16, "twenty": 20}
+_NUMBER = r"(?:\d+|" + "|".join(_NUMBER_WORDS) + r")"
 _MAX_ATOMS = re.compile(
     r"(?:(?P<le>\bat\s+most|\bup\s+to|\bno\s+more\s+than|\bnot\s+more\s+than|\bmax(?:imum)?(?:\s+of)?|<=|≤)"
-    r"|(?P<lt>\bfewer\s+than|\bless\s+than|\bunder|\bbelow|<))\s*(?P<n>\d+)\s*atoms?\b" + _CELL +
-    r"|\b(?P<n2>\d+)\s*atoms?\s+or\s+(?:fewer|less)\b" + _CELL, re.I)
+    r"|(?P<lt>\bfewer\s+than|\bless\s+than|\bunder|\bbelow|<))\s*(?P<n>" + _NUMBER + r")\s*atoms?\b" + _CELL +
+    r"|\b(?P<n2>" + _NUMBER + r")\s*atoms?\s+or\s+(?:fewer|less)\b" + _CELL, re.I)
 _STABLE = re.compile(
     r"\b(?:(?:thermodynamically|thermally|energetically|dynamically|chemically)\s+)?stable\b|\bstability\b"
     r"|\blow(?:est)?[-\s]energy\b|\bon\s+the\s+(?:convex\s+)?hull\b|\bground[-\s]state\b", re.I)
 _METASTABLE = re.compile(r"\bmeta-?stable\b|\bmetastability\b", re.I)
-_ANION_WORDS = "|".join(sorted(ANION_CLASSES, key=len, reverse=True))
+#: British spellings of anion-class words.
+_ANION_ALIASES = {"sulphide": "sulfide"}
+_ANION_WORDS = "|".join(sorted([*ANION_CLASSES, *_ANION_ALIASES], key=len, reverse=True))
 # 'nickel arsenide' names the NiAs family, not an arsenide of nickel
 # 'oxynitride' is an oxide and a nitride; 'thio', 'seleno', 'telluro' name the anion of a family or an -ate
 _ANION = re.compile(r"(?<!nickel\s)\b(?:(?P<pre>di|tri|tetra|poly|per|sub|oxy)-?)?(?P<a>" + _ANION_WORDS + r")s?\b",
@@ -109,15 +116,20 @@ _SG_SYMBOL = re.compile(r"(?<![A-Za-z0-9_/-])(?P<s>[PIFCABR](?:-?(?:[1-6](?:_?[1
 _SG_CUE = re.compile(r"\b" + _SG_WORD + r"\s*$", re.I)
 _GAP_WORDS = re.compile(r"\b(?P<wide>wide[-\s]?(?:band[-\s]?)?gap|large[-\s](?:band[-\s]?)?gap|ultra[-\s]?wide[-\s]?(?:band[-\s]?)?gap)"
                         r"|\b(?P<semi>semiconduct(?:or|ors|ing))|\b(?P<ins>insulat(?:or|ors|ing))\b", re.I)
-_EARTH_ABUNDANT = re.compile(r"\b(?:earth[-\s]abundant|abundant\s+elements?|made\s+of\s+abundant|"
+_EARTH_ABUNDANT = re.compile(r"\b(?:(?:avoid(?:ing|s)?|without|no|free\s+of|excluding|neither|nor)\s+(?:any\s+)?"
+                             r"(?:scarce|critical)(?:\s+(?:elements?|metals?))?|"
+                             r"earth[-\s]abundant|abundant\s+elements?|made\s+of\s+abundant|"
                              r"(?:only\s+)?(?:cheap|inexpensive|low[-\s]cost)\s+elements?)\b", re.I)
-_NON_TOXIC = re.compile(r"\b(?:non[-\s]?toxic|nontoxic|less[-\s]toxic|low[-\s]toxicity|benign|"
+_NON_TOXIC = re.compile(r"\b(?:(?:avoid(?:ing|s)?|without|no|free\s+of|excluding|neither|nor)\s+(?:any\s+)?"
+                        r"(?:scarce\s+(?:or|nor|and)\s+)?toxic(?:\s+(?:or|and)\s+scarce)?(?:\s+(?:elements?|metals?))?|"
+                        r"non[-\s]?toxic|nontoxic|less[-\s]toxic|low[-\s]toxicity|benign|"
                         r"environmentally[-\s](?:friendly|benign)|eco[-\s]?friendly)\b", re.I)
 _FORMULA = r"(?:[A-Z][a-z]?\d*){2,}"
-_LIKE = re.compile(r"(?:\blike|\bsimilar\s+to|\banalogous\s+to|\bakin\s+to|\bisostructural\s+(?:to|with)|"
-                   r"\bsame\s+structure\s+as|\bstructure\s+(?:type\s+)?of|\bstructure\s+type)\s+(?:the\s+|a\s+)?"
+_LIKE = re.compile(r"(?i:\blike|\bsimilar\s+to|\banalogous\s+to|\bakin\s+to|\bisostructural\s+(?:to|with)|"
+                   r"\bresembling|\ban\s+analog(?:ue)?\s+of|\bsame\s+structure\s+as|\bstructure\s+(?:type\s+)?of|"
+                   r"\bstructure\s+type)\s+(?i:the\s+|a\s+)?"
                    r"(?:(?P<mineral>mineral|compound)\s+)?(?P<x>[A-Za-z][A-Za-z0-9]*)"
-                   r"|(?<![A-Za-z0-9])(?P<y>" + _FORMULA + r")[-\s](?:type|structured|like|structure)\b")
+                   r"|(?<![A-Za-z0-9])(?P<y>" + _FORMULA + r")[-\s](?i:type|structured|like|structure|analog(?:ue)?s?)\b")
 _AVOID_FORMULAS = re.compile(r"\b(?:other\s+than|except(?:\s+for)?|excluding|besides|apart\s+from|not|unlike|"
                              r"instead\s+of|beyond)\s+(?P<list>" + _FORMULA + r"(?:\s*(?:,|\band\b|\bor\b|\bnor\b)\s*"
                              + _FORMULA + r")*)", re.I)
@@ -133,9 +145,10 @@ def _alternation(words: list[str]) -> str:
     return "|".join(r"\s+".join(map(re.escape, w.split())) for w in sorted(words, key=len, reverse=True))
 
 
-_CUE = re.compile(r"(?P<exc>(?:\bnot|n't)\s+(?:contain(?:ing|s)?|includ(?:e|es|ing)|with|hav(?:e|ing))\b|\b(?:"
+_CUE = re.compile(r"(?P<exc>(?:\bnot|n't)\s+(?:contain(?:ing|s)?|includ(?:e|es|ing)|with|hav(?:e|ing)|us(?:e|es|ing)|need(?:s|ing)?)\b"
+                  r"|\bwithout\s+using\b|\b(?:"
                   + _alternation(_EXC_CUES) + r")\b)|\b(?P<req>" + _alternation(_REQ_CUES) + r")\b", re.I)
-_FILLER = re.compile(r"\s*(?:(?:only|both|either|neither|also|some|the|a|an|elements?|at\s+least(?:\s+one\s+of)?"
+_FILLER = re.compile(r"\s*(?:(?:only|both|either|neither|also|some|the|a|an|elements?|at\s+least(?:\s+one)?(?:\s+of)?"
                      r"|one\s+of|any(?:\s+of)?)\s+)*", re.I)
 _WORD_AT = re.compile(r"[A-Za-z]+(?:\d*\+)?(?![A-Za-z0-9])")
 _SEP = re.compile(r"\s*(?:,\s*(?:(?:and|or|nor)\s+)?|[/+&]\s*|\s(?:and|or|nor|plus|as\s+well\s+as)\s+)", re.I)
@@ -338,7 +351,7 @@ def _site_patterns() -> tuple[re.Pattern, ...]:
     """'Ba on the A site', 'A-site Ba', 'A = Ba'; _SITE_WORD names the site."""
     lst = _list_pattern()[0]
     on = (r"\s+(?i:(?:(?:is|are)\s+)?(?:on|at|in|into|occupying|occupies|occupy|(?:sitting|sits|sit|placed|"
-          r"located|residing)\s+(?:on|at|in)|as))\s+(?i:(?:the|an?|all|both|its)\s+)?")
+          r"located|residing)\s+(?:on|at|in)|as))\s+(?i:(?:one\s+of\s+the|the|an?|all|both|its)\s+)?")
     return (re.compile(r"(?<![A-Za-z0-9'])(?P<list>" + lst + r")" + on + _SITE_WORD),
             re.compile(r"(?<![A-Za-z0-9'])" + _SITE_WORD + r"\s*(?i:(?:(?:is|are)\s+)?(?:occupied|filled|taken)\s+"
                        r"(?:by|with)\s+|(?:is|are|=|:|with)\s*)?(?P<list>" + lst + r")"),
@@ -421,7 +434,8 @@ def _substitution_patterns() -> tuple[re.Pattern, ...]:
             re.compile(r"\b(?i:replac(?:e|es|ed|ing)|swap(?:s|ped|ping)?|substitut(?:e|es|ed|ing))\s+" + old
                        + r"\s+(?i:with|by)\s+" + new),
             re.compile(r"\b(?i:substitut(?:e|es|ed|ing))\s+" + new + r"\s+(?i:for)\s+" + old),
-            re.compile(b + old + r"\s+(?i:(?:is\s+|being\s+)?(?:replaced|substituted|swapped))\s+(?i:by|with|for)\s+" + new))
+            re.compile(b + new + r"\s+(?i:(?:is\s+|being\s+)?substituted)\s+(?i:for)\s+" + old),
+            re.compile(b + old + r"\s+(?i:(?:is\s+|being\s+)?(?:replaced|substituted|swapped))\s+(?i:by|with)\s+" + new))
 
 
 def _read_substitutions(scan: _Scan, required: list[_Item], anyof: list[_Item], excluded: list[_Item]) -> None:
@@ -693,6 +707,12 @@ def _reduced(values: list[int]) -> list[int]:
     return sorted(v // div for v in values)
 
 
+def _narrowest(classes: list[str]) -> list[str]:
+    """Drop a class that another named class narrows ('a chalcogenide perovskite: a sulfide' -> sulfide)."""
+    sets = {c: set(ANION_CLASSES[c][0]) for c in classes if c in ANION_CLASSES}
+    return [c for c in classes if not any(d != c and sets.get(d) and sets[d] < sets.get(c, set()) for d in classes)]
+
+
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -728,7 +748,8 @@ def parse(text: str) -> Request:
         req.atom_ratio = _reduced(ratio)
 
     for m in scan.find(_MAX_ATOMS):
-        n = int(m["n"] or m["n2"]) - (1 if m["lt"] else 0)
+        word = (m["n"] or m["n2"]).lower()
+        n = int(_NUMBER_WORDS.get(word, word)) - (1 if m["lt"] else 0)
         req.max_atoms = n if req.max_atoms is None else min(req.max_atoms, n)
     if req.max_atoms is not None and req.max_atoms < 1:
         raise _fail("the atom limit must allow at least one atom, e.g. 'at most 20 atoms'")
@@ -746,13 +767,22 @@ def parse(text: str) -> Request:
 
     anchors: list[tuple[int, int]] = []
     for m in scan.find(_ANION):
+        anion = _ANION_ALIASES.get(m["a"].lower(), m["a"].lower())
         if (m["pre"] or "").lower() == "oxy":
+            # an oxynitride holds both anions: O and N are each required (mixed-anion sites)
             req.anion_classes.append("oxide")
-        req.anion_classes.append(m["a"].lower())
+            required.append((m.start(), "O"))
+            members = ANION_CLASSES[anion][0]
+            if len(members) == 1:
+                required.append((m.start(), members[0]))
+            else:
+                anyof.append((m.start(), tuple(members)))
+        req.anion_classes.append(anion)
         anchors.append(m.span())
     _read_ates(scan, req, required, excluded, anchors)
     _read_prefixes(scan, req, anchors)
     families = _read_templates(scan, sites)
+    from_templates = {k for k, _ in families}
     pattern, names = _family_lookup()
     for m in scan.find(pattern):
         families.append((_family_key(m.group(0), names), m.span()))
@@ -762,6 +792,11 @@ def parse(text: str) -> Request:
     keys = _unique([k for k, _ in families])
     if set(keys) == {"double_perovskite", "elpasolite"}:
         keys = ["elpasolite"]  # an elpasolite is a halide double perovskite: keep the specific one
+    named_keys = [k for k in keys if k not in from_templates]
+    if len(keys) > 1 and len(named_keys) == 1 and _ratio_fits(
+            _reduced([s.count for s in FAMILIES[named_keys[0]].sites]),
+            [s.count for s in FAMILIES[keys[0]].sites]):
+        keys = named_keys  # 'ABX2 chalcopyrites': the named family, which the template word also fits
     if len(keys) > 1:
         raise _fail(f"the request names several crystal families ({', '.join(keys)}); ask for one at a time")
     req.family = keys[0] if keys else None
@@ -798,7 +833,7 @@ def parse(text: str) -> Request:
     req.excluded_elements = _unique([s for _, s in sorted(excluded, key=lambda item: item[0])])
     groups = [list(g) for g in dict.fromkeys(tuple(_unique(list(g))) for _, g in sorted(anyof, key=lambda i: i[0]))]
     req.required_any = [g for g in groups if not set(g) & set(req.required_elements)]  # already met
-    req.anion_classes = _unique(req.anion_classes)
+    req.anion_classes = _narrowest(_unique(req.anion_classes))
     _check(req, only)
     words = re.findall(r"[A-Za-z0-9][A-Za-z0-9']*", scan.masked())
     req.ignored = _unique([w for w in words if w.lower() not in _STOPWORDS])

@@ -119,9 +119,19 @@ class FamilyRatio(FormulaHeuristic):
         counts = _reduced(_counts(comp))
         want = _reduced(target)
         ok = counts == want
+        mixed = [el for el in request.required_elements if el in _ANION_ELEMENTS and el in comp]
+        if not ok and len(mixed) == 2:  # an oxynitride shares one anion site between O and N
+            amounts = comp.reduced_composition.get_el_amt_dict()
+            merged = [int(round(v)) for el, v in amounts.items() if el not in mixed]
+            merged.append(int(round(sum(amounts[el] for el in mixed))))
+            ok = _reduced(merged) == want
+            counts = _reduced(merged) if ok else counts
         sign = "matches" if ok else "does not match"
         return HeuristicResult(self.name, ok, float(ok),
                                f"counts {':'.join(map(str, counts))} {sign} {what} {':'.join(map(str, want))}")
+
+
+_ANION_ELEMENTS = frozenset(el for els, _ in ANION_CLASSES.values() for el in els)
 
 
 class ElementConstraints(FormulaHeuristic):

@@ -352,7 +352,7 @@ class OfflineFormulaProposer(FormulaProposer):
                 notes.append("metallic request ignored: ionic family")
             elif request.metallic is False and card.intermetallic:
                 notes.append("non-metal request ignored: intermetallic family")
-            templates = [_card_template(_with_site_elements(card, request))]
+            templates = [_card_template(c) for c in _mixed_anion_cards(_with_site_elements(card, request), request)]
         else:
             wants_anion = bool(request.anion_classes) or any(e in _ANION_LIKE for e in request.required_elements)
             metallic = bool(request.metallic) and not wants_anion
@@ -377,6 +377,13 @@ class OfflineFormulaProposer(FormulaProposer):
                                  + ", ".join(c.key for c in cards))
                     templates = [_card_template(c) for c in cards] + [
                         _Template(t.family, t.sites, t.prior + SPACE_GROUP_GENERIC_LOGP) for t in templates]
+        if not request.family and len([el for el in request.required_elements if el in _ANION_LIKE]) == 2:
+            split = []
+            for t in templates:  # generic X2 -> X X', X3 -> X2 X' and X X2', ...: both anions placed
+                split += [_Template(t.family, c.sites, t.prior) for c in _mixed_anion_cards(
+                    FamilyCard(key="", name="", aliases=(), sites=t.sites, space_groups=()), request)
+                    if any(s.role.endswith("'") for s in c.sites)]
+            templates = split
         if max_atoms is not None:
             templates = [t for t in templates if sum(s.count for s in t.sites) <= max_atoms]
         return templates, notes
@@ -554,6 +561,27 @@ def _fits(request: Request, card: FamilyCard, species, forbidden: set[str]) -> b
             if role is not None and roles.get(role) not in set(allowed):
                 return False
     return True
+
+
+def _mixed_anion_cards(card: FamilyCard, request: Request) -> list[FamilyCard]:
+    """The card, or, when the request requires two anions (an oxynitride), the card with its anion
+    site split between them in every integer share (ABO2N and ABON2 for a perovskite's X3)."""
+    from dataclasses import replace
+
+    wanted = [el for el in request.required_elements if el in _ANION_LIKE]
+    anion_sites = [s for s in card.sites if s.kind == "anion"]
+    if len(wanted) != 2 or len(anion_sites) != 1 or anion_sites[0].count < 2:
+        return [card]
+    site = anion_sites[0]
+    out = []
+    for k in range(1, site.count):
+        for first, second in (wanted, wanted[::-1]):
+            split = (replace(site, count=site.count - k, elements=(first,), oxidation_states=()),
+                     replace(site, role=site.role + "'", count=k, elements=(second,), oxidation_states=()))
+            sites = tuple(x for s in card.sites for x in (split if s is site else (s,)))
+            out.append(replace(card, sites=sites))
+    unique = {tuple((s.count, s.elements) for s in c.sites): c for c in out}
+    return list(unique.values())
 
 
 def _with_site_elements(card: FamilyCard, request: Request) -> FamilyCard:
