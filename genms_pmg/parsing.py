@@ -674,6 +674,9 @@ def _family_of_like(like: str) -> str | None:
     evidence = evidence_for(like)
     strong = sorted(((ev.strength, key) for key, ev in evidence.items() if ev.strength >= OQMD_GROUND),
                     key=lambda item: (-item[0], list(FAMILIES).index(item[1])))
+    if len(strong) > 1 and {key for _, key in strong[:2]} == {"double_perovskite", "elpasolite"} \
+            and strong[0][0] == strong[1][0]:
+        return "elpasolite"  # a halide double perovskite: the specific card, as for family names
     if not strong or (len(strong) > 1 and strong[0][0] == strong[1][0]):
         return None  # nothing solid, or two cards equally likely: leave it to the user
     return strong[0][1]

@@ -651,6 +651,8 @@ def test_chatty_words_do_not_fail_and_unused_words_are_ignored(text: str, ignore
      lambda r: r.required_elements == ["Fe"] and r.excluded_elements == ["Co"]),
     ("Like ZnS but with cadmium instead of zinc", lambda r: r.like == "ZnS" and r.excluded_elements == ["Zn"]),
     ("a CsPbI3 analogue with germanium replacing the lead", lambda r: r.like == "CsPbI3" and r.family == "perovskite"),
+    ("something resembling Cs2AgBiBr6 but with sodium in place of silver",
+     lambda r: r.family == "elpasolite" and r.required_elements == ["Na"] and r.excluded_elements == ["Ag"]),
     ("full-Heusler alloys containing neither scarce nor toxic elements", lambda r: r.earth_abundant and r.non_toxic),
     ("a half-Heusler avoiding toxic elements", lambda r: r.non_toxic and not r.earth_abundant),
     ("a non-toxic sulphide with no more than six atoms in the formula unit",
