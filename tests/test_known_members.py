@@ -102,3 +102,15 @@ def test_the_five_requests_of_issue_11_behave():
     barium = _passed("propose an ABO3 perovskite with barium on the A site")
     assert len(barium) >= 20 and _same(barium[0], "BaTiO3")
     assert all(Composition(f).as_dict().get("Ba") == 1 and Composition(f).as_dict().get("O") == 3 for f in barium)
+
+
+def test_propose_prints_the_shortfall_and_the_ignored_words(capsys):
+    from genms_pmg.cli import main
+
+    assert main(["propose", "a fluorite-type oxide with cerium for my thesis", "-n", "5"]) == 0
+    captured = capsys.readouterr()
+    assert "CeO2" in captured.out
+    notes = [line for line in captured.err.splitlines() if line.startswith("genms: note: only 1 of the 5")]
+    assert len(notes) == 1 and "a fluorite" in notes[0] and "with Ce" in notes[0]
+    assert any(line.startswith("genms: warning: not understood") and "thesis" in line
+               for line in captured.err.splitlines())
