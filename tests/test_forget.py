@@ -50,7 +50,7 @@ def _tables_that_know(formula: str) -> list[str]:
         leaks.append("known members")
     if any(f == reduced for f, _ in _family_members("spinel")):
         leaks.append("substitution prior")
-    if any(s.source == reduced for s in substitutions("spinel", elements=["Mn", "Cr", "Ti"])):
+    if any(s.source == reduced for s in substitutions("spinel", elements=["Sn"])):  # LiSn2O4 via V->Sn
         leaks.append("substitution sources")
     if reduced in describe_card(FAMILIES["spinel"]):
         leaks.append("LLM prompt card examples")
