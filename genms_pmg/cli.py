@@ -8,6 +8,7 @@ output folder that already holds files is refused unless ``--force`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -391,14 +392,14 @@ def _write_atomic(path: Path, text: str) -> None:
 def _cmd_generate(args: argparse.Namespace) -> int:
     if not args.request.strip():
         raise UsageError("the request is empty; describe the material, e.g. 'a stable spinel oxide containing Mg'")
-    if args.out is not None:
-        _prepare_out(args.out, force=args.force, resume=args.resume)
-    request = _parsed(args)  # fail fast on bad text, before any model loads
-    _warn_ignored(request)
+    request = _parsed(args)  # fail fast on bad text, before any model loads or any folder is made
     _check_llm_options(args)
     if args.generators and len(set(args.generators)) != len(args.generators):
         raise UsageError(f"--generator names {', '.join(args.generators)}: each generator once, e.g. "
                          "--generator diffusion --generator templates")
+    if args.out is not None:  # only an accepted request creates --out
+        _prepare_out(args.out, force=args.force, resume=args.resume)
+    _warn_ignored(request)
     if args.resume and (args.out is None or not (args.out / CHECKPOINT_NAME).exists()):
         print("genms: note: no saved search state" + (f" in {args.out}" if args.out else " (no --out)")
               + "; starting afresh", file=sys.stderr)
@@ -413,14 +414,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     checkpoint = args.out / CHECKPOINT_NAME if args.out is not None else None
     if checkpoint is not None and not args.resume and checkpoint.exists():
         checkpoint.unlink()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("ignore")  # other libraries' noise; GenMS's own warnings are shown
-        warnings.simplefilter("always", GenMSWarning)
-        try:
-            result = generator.search(request, args.n, checkpoint=checkpoint)
-        finally:
-            for warning in caught:
-                print(f"genms: warning: {warning.message}", file=sys.stderr)
+    with _genms_warnings():
+        result = generator.search(request, args.n, checkpoint=checkpoint)
     files: list[str] = []
     if args.out is not None:
         if args.force:
@@ -546,6 +541,20 @@ def _parsed(args: argparse.Namespace):
     return request
 
 
+@contextlib.contextmanager
+def _genms_warnings():
+    """GenMS's own warnings as one `genms: warning:` line each (never Python's file:line form);
+    other libraries' warnings are silenced."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", GenMSWarning)
+        try:
+            yield
+        finally:
+            for warning in caught:
+                print(f"genms: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+
+
 def _warn_ignored(request) -> None:
     """The words no parsing rule used, in one line, so a user can see what was not understood."""
     if request.ignored:
@@ -584,7 +593,8 @@ def _cmd_propose(args: argparse.Namespace) -> int:
     _warn_ignored(request)
     _check_llm_options(args)
     proposer, heuristics = formula_stage(proposer=args.proposer, llm_model=args.llm_model, llm_rank=args.llm_rank)
-    ranked = propose_ranked(request, proposers=[proposer], heuristics=heuristics, n=args.n, seed=args.seed)
+    with _genms_warnings():
+        ranked = propose_ranked(request, proposers=[proposer], heuristics=heuristics, n=args.n, seed=args.seed)
     shown = ranked if args.all else [r for r in ranked if r.passed]
     if args.json:
         payload = {"request": {k: v for k, v in request.as_dict().items() if not k.startswith("@")},

@@ -21,6 +21,8 @@ from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES, FamilyCard, Si
 from genms_pmg.request import Request
 
 _NOBLE_GASES = ("He", "Ne", "Ar", "Kr", "Xe", "Rn")
+#: From rutherfordium (Z=104) on, elements exist a few atoms at a time: no crystal to propose.
+_FIRST_SUPERHEAVY = 104
 #: Elements that are anions in the families' sense; never placed on a cation or metal site.
 _ANION_ELEMENTS = frozenset(e for els, _ in ANION_CLASSES.values() for e in els)
 _NOT_CATIONS = frozenset({"O", "S", "Se", "Te", "F", "Cl", "Br", "I", "N", "H", *_NOBLE_GASES})
@@ -924,6 +926,12 @@ def _check(req: Request, only: list[str]) -> None:
         some = ", ".join(c.key.replace("_", " ") for c in list(FAMILIES.values())[:6])
         raise _fail(f"found no crystal family, element, anion class or atom ratio in {req.text[:60]!r}; "
                     f"name a family ({some}, ...), an element or an anion class, {_EXAMPLE}")
+    superheavy = [e for e in [*req.required_elements, *(x for g in req.required_any for x in g)]
+                  if Element(e).Z >= _FIRST_SUPERHEAVY]
+    if superheavy and (superheavy[0] in req.required_elements
+                       or any(set(g) <= set(superheavy) for g in req.required_any)):
+        raise _fail(f"{superheavy[0]} (Z={Element(superheavy[0]).Z}) is a synthetic superheavy element made a few "
+                    "atoms at a time, with no crystalline compounds; choose another element")
     both = [e for e in req.required_elements if e in req.excluded_elements]
     if both:
         raise _fail(f"{both[0]} is both required and excluded; keep only one of the two")

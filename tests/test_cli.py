@@ -50,7 +50,7 @@ def test_bad_requests_are_one_line_usage_errors(request_text, expected, tmp_path
     proc = genms("generate", request_text, "--out", str(tmp_path / "out"))
     line = _one_line_error(proc)
     assert expected.lower() in line.lower()
-    assert not (tmp_path / "out" / "results.json").exists()
+    assert not (tmp_path / "out").exists()  # a rejected request creates nothing
 
 
 def test_zero_structures_is_a_usage_error():

@@ -203,6 +203,28 @@ def test_fake_endpoint_closed_port_gives_neutral_llm_rank_with_one_warning(no_ll
     assert ranker.calls == 1
 
 
+def _assert_server_answered(client, *, calls: int) -> None:
+    """The endpoint answered every request: failed calls count as calls, never as answers."""
+    assert client.calls == calls and client.answered == calls, (client.calls, client.answered)
+
+
+def test_server_answered_check_fails_against_a_closed_port(no_llm_env):
+    """The check the local-server tests rely on cannot pass without a server."""
+    pytest.importorskip("openai")
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    proposer = LLMFormulaProposer(model="any", base_url=url, max_retries=0, timeout_s=5)
+    ranker = LLMFormulaRanking(model="any", base_url=url, max_retries=0, timeout_s=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proposer.propose(parse_request(SPINEL), n=4, seed=3)
+        result = ranker.evaluate(parse_request(SPINEL), FormulaProposal("MgGa2O4"))
+    for client in (proposer, ranker):
+        with pytest.raises(AssertionError):
+            _assert_server_answered(client, calls=1)
+    assert 0.0 <= result.score <= 1.0  # the old, weaker check would have passed here
+    assert not result.reason.startswith("any")
+
+
 # -- against the real local server ---------------------------------------------------------------------------
 def test_llm_proposer_against_local_server(llm_server, no_llm_env):
     request = parse_request(SPINEL)
@@ -212,7 +234,8 @@ def test_llm_proposer_against_local_server(llm_server, no_llm_env):
                "extra_body": {"cache_prompt": False}}
     proposer = LLMFormulaProposer(**options)
     proposals = proposer.propose(request, n=4, seed=3)
-    assert proposer.calls == 1 and isinstance(proposer.last_reply, str) and proposer.last_reply.strip()
+    _assert_server_answered(proposer, calls=1)
+    assert isinstance(proposer.last_reply, str) and proposer.last_reply.strip()
     assert len(proposals) == 4 and len({p.formula for p in proposals}) == 4
     # Every proposal survives R_hi's hard checks, whatever the 135M model wrote.
     assert len(rank_formulas(request, proposals, _hard_checks())) == 4
@@ -233,8 +256,9 @@ def test_llm_ranking_against_local_server(llm_server, no_llm_env):
     request = parse_request(SPINEL)
     ranker = LLMFormulaRanking(model=MODEL_ALIAS, base_url=llm_server.base_url, max_retries=0)
     first = ranker.evaluate(request, FormulaProposal("MgGa2O4"))
-    assert ranker.calls == 1 and first.name == "llm_rank" and first.passed and 0.0 <= first.score <= 1.0
-    assert MODEL_ALIAS in first.reason
+    _assert_server_answered(ranker, calls=1)
+    assert first.name == "llm_rank" and first.passed and 0.0 <= first.score <= 1.0
+    assert first.reason.startswith(MODEL_ALIAS) and "unavailable" not in first.reason
     assert ranker.evaluate(request, FormulaProposal("Mg(GaO2)2")) is first and ranker.calls == 1  # cached
     second = ranker.evaluate(request, FormulaProposal("MgIn2O4"))
     assert 0.0 <= second.score <= 1.0 and ranker.calls == 2

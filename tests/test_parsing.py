@@ -665,3 +665,9 @@ def test_phrasings_found_by_the_first_held_out_run(text, check):
     a development set; tests/data/formula_prompts_blind.json is the untouched one)."""
     request = parse(text)
     assert check(request), request
+
+
+@pytest.mark.parametrize("text", ["a spinel containing Og", "an oxide with oganesson", "a perovskite with Rf on the B site"])
+def test_superheavy_elements_are_refused_at_parse_time(text):
+    with pytest.raises(UsageError, match="superheavy"):  # by the parser, before any proposal is made
+        parse(text)

@@ -128,6 +128,7 @@ class _Chat:
         self._client: Any = None
         self._seed_ok = True
         self.calls = 0
+        self.answered = 0  # completions received with a choice in them (``calls`` counts failures too)
 
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int, seed: int | None,
                  temperature: float | None = None) -> str:
@@ -159,6 +160,8 @@ class _Chat:
             content = choices[0].message.content if choices else None
         except odd as err:
             raise _EndpointFailure(f"{type(err).__name__}: {err}".splitlines()[0][:200]) from err
+        if choices:
+            self.answered += 1
         return content if isinstance(content, str) else ""
 
 
@@ -274,6 +277,11 @@ class LLMFormulaProposer(FormulaProposer):
     def calls(self) -> int:
         """Requests sent to the endpoint so far."""
         return self._chat.calls
+
+    @property
+    def answered(self) -> int:
+        """Requests the endpoint answered with a completion (a failed call is a call, not an answer)."""
+        return self._chat.answered
 
     def _index(self) -> Any:
         if self._known_index is None:
@@ -406,6 +414,11 @@ class LLMFormulaRanking(FormulaHeuristic):
     def calls(self) -> int:
         """Requests sent to the endpoint so far."""
         return self._chat.calls
+
+    @property
+    def answered(self) -> int:
+        """Requests the endpoint answered with a completion (a failed call is a call, not an answer)."""
+        return self._chat.answered
 
     def evaluate(self, request: Request, proposal: FormulaProposal) -> HeuristicResult:
         failed = _first_failure(self._checks, request, proposal)
