@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from genms_pmg.data.forget import forgotten
 from genms_pmg.energy.base import EnergyModel
-from genms_pmg.errors import UsageError
+from genms_pmg.errors import GenMSError, GenMSWarning, UsageError
 from genms_pmg.formulas.base import (
     FormulaHeuristic,
     FormulaProposal,
@@ -217,6 +218,7 @@ class HierarchicalSearch:
         self.config = config
         self.progress = progress
         self.timings: dict[str, float] = {}
+        self._failed_generators: set[str] = set()  # warned once each
         self.scorer = StructureScorer(energy_model, self.structure_heuristics, relax_top=config.relax_top,
                                       relax_steps=config.relax_steps, max_e_hull=config.max_e_hull, hull=config.hull)
 
@@ -252,10 +254,21 @@ class HierarchicalSearch:
         for generator in self.generators:
             t0 = time.perf_counter()
             hints = {"space_group": request.space_group} if request.space_group and _accepts(generator.generate, "space_group") else {}
-            generated = generator.generate(
-                composition, n=self.config.structures, seed=derive_seed(seed, proposal.formula, generator.name),
-                family=request.family or proposal.family, max_atoms=request.max_atoms, **hints,
-            )
+            try:
+                generated = generator.generate(
+                    composition, n=self.config.structures, seed=derive_seed(seed, proposal.formula, generator.name),
+                    family=request.family or proposal.family, max_atoms=request.max_atoms, **hints,
+                )
+            except (KeyboardInterrupt, GenMSError):
+                raise  # a stop, or a usage error with its own one-line message
+            except Exception as err:  # noqa: BLE001 - a broken plugin is isolated, as at load time
+                why = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+                formula_node.data.setdefault("generator_errors", {})[generator.name] = why
+                if generator.name not in self._failed_generators:
+                    self._failed_generators.add(generator.name)
+                    warnings.warn(f"structure generator plugin {generator.name!r} failed on {proposal.formula} ({why}); "
+                                  "the search carries on with the other generators", GenMSWarning, stacklevel=2)
+                generated = []
             self.timings["generate"] = self.timings.get("generate", 0.0) + time.perf_counter() - t0
             for item in generated:
                 node_id = f"{formula_node.node_id}/s{k}"

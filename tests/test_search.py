@@ -113,3 +113,32 @@ def test_bad_branching_is_a_usage_error():
 def test_derived_seeds_are_stable_and_distinct():
     assert derive_seed(0, "MgO", "templates") == derive_seed(0, "MgO", "templates")
     assert derive_seed(0, "MgO") != derive_seed(1, "MgO") != derive_seed(0, "CaO")
+
+
+class BrokenGeneratorPlugin:
+    """A deliberately broken third-party generator (a fake by design: it stands for any plugin
+    that raises in the middle of a search)."""
+
+    name = "broken"
+
+    def generate(self, composition, **kwargs):
+        raise RuntimeError("model file truncated")
+
+
+def test_a_generator_plugin_that_raises_is_isolated_by_name(request_):
+    import warnings as _warnings
+
+    from genms_pmg.errors import GenMSWarning
+
+    search = _search(BrokenGeneratorPlugin(), width=2, formulas=4)
+    search.generators.append(plugins.create("structure_generators", "templates"))
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        tree = search.run(request_, seed=0)
+    ours = [str(w.message) for w in caught if issubclass(w.category, GenMSWarning)]
+    assert len(ours) == 1 and "'broken'" in ours[0] and "RuntimeError: model file truncated" in ours[0]
+    expanded = [n for n in tree.nodes.values() if n.kind == "formula" and n.data.get("expanded")]
+    assert expanded and all(n.data["generator_errors"] == {"broken": "RuntimeError: model file truncated"}
+                            for n in expanded)
+    ranked = ranked_structure_nodes(tree)
+    assert ranked and all(n.data["generator"] == "templates" for n in ranked)  # the others carried on
