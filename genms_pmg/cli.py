@@ -524,7 +524,7 @@ def _read_avoid(path: Path | None) -> list[str]:
             if not comp or not all(isinstance(el, Element) for el in comp.elements):
                 raise ValueError(token)
             out.append(comp.reduced_formula)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
             raise UsageError(f"--avoid {path} line {number}: {token!r} is not a formula; write one formula per line, e.g. CaTiO3") from None
     return out
 
@@ -642,8 +642,11 @@ def _cmd_known(args: argparse.Namespace) -> int:
             comp = Composition(token)
             if not comp or not all(isinstance(el, Element) for el in comp.elements):
                 raise ValueError(token)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
             raise UsageError(f"{token!r} is not a chemical formula; write it like CaTiO3 or Ba2MgWO6") from None
+        raw = comp.get_el_amt_dict().values()
+        if not all(math.isfinite(a) and 0 < a <= 1e9 for a in raw):  # 'Na1797693135e299' reads as infinity
+            raise UsageError(f"{token!r} has an amount no crystal can have; write it like CaTiO3 or Ba2MgWO6")
         amounts = comp.reduced_composition.get_el_amt_dict()
         if max(amounts.values()) > MAX_FORMULA_AMOUNT:
             raise UsageError(f"{token!r} has {max(amounts.values()):g} atoms of one element per formula unit; "

@@ -577,7 +577,7 @@ def _formula(token: str) -> str | None:
         return None
     try:
         comp = Composition(token)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         return None
     symbols, _ = _elements()
     if len(comp) < 2 or any(str(el) not in symbols for el in comp.elements):
