@@ -29,7 +29,14 @@ def _ratio(comp: Composition) -> list[int]:
 
 
 def _check_structure(structure: Structure) -> None:
-    assert shortest_distance(structure)[0] > 0.5
+    """Independent of the search's own 0.5 A screen: every pair of atoms is at least 70% of the sum
+    of their atomic radii apart (real oxides and halides: 85-110%), and the formula is SMACT-valid."""
+    for i, site in enumerate(structure):
+        for neighbour in structure.get_neighbors(site, 4.0):
+            limit = 0.7 * (site.specie.atomic_radius + neighbour.specie.atomic_radius)
+            assert neighbour.nn_distance >= limit, (structure.composition.reduced_formula, site.specie,
+                                                    neighbour.specie, neighbour.nn_distance, limit)
+    assert shortest_distance(structure)[0] > 0
     assert smact_validity(structure.composition.reduced_formula)
 
 
