@@ -21,7 +21,7 @@ from genms_pmg.data.known import KnownFormulaIndex
 from genms_pmg.evaluation.prompt_constraints import violations
 from genms_pmg.errors import UsageError
 from genms_pmg.formulas.ranking import propose_ranked, shortfall
-from genms_pmg.request import parse_request
+from genms_pmg.parsing import parse_request
 
 PROMPTS = Path(__file__).resolve().parents[1] / "tests" / "data" / "formula_prompts.json"
 

@@ -7,7 +7,8 @@ returns ranked :class:`Candidate` objects holding pymatgen ``Structure``s.
 from __future__ import annotations
 
 from genms_pmg.errors import DataUnavailableError, GenMSError, PluginError, UsageError
-from genms_pmg.request import Request, parse_request
+from genms_pmg.parsing import parse_request
+from genms_pmg.request import Request
 
 __version__ = "0.1.0"
 

@@ -530,7 +530,7 @@ def _read_avoid(path: Path | None) -> list[str]:
 
 
 def _parsed(args: argparse.Namespace):
-    from genms_pmg.request import parse_request
+    from genms_pmg.parsing import parse_request
 
     request = parse_request(args.request)
     request.avoid_formulas = list(dict.fromkeys([*request.avoid_formulas, *_read_avoid(getattr(args, "avoid", None))]))

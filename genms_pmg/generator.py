@@ -22,7 +22,8 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from genms_pmg import plugins
 from genms_pmg.errors import UsageError
 from genms_pmg.formulas.base import FormulaHeuristic, FormulaProposer, display_formula
-from genms_pmg.request import Request, parse_request
+from genms_pmg.parsing import parse_request
+from genms_pmg.request import Request
 from genms_pmg.search import (
     HierarchicalSearch,
     SearchConfig,

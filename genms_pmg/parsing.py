@@ -971,3 +971,13 @@ def _check(req: Request, only: list[str]) -> None:
     if req.max_atoms is not None and req.max_atoms < atoms:
         raise _fail(f"a {label} needs at least {atoms} atoms per cell but at most {req.max_atoms} were "
                     f"allowed; raise the atom limit")
+
+
+def parse_request(text: str) -> Request:
+    """Parse a sentence into a :class:`~genms_pmg.request.Request` (rule-based, deterministic).
+
+    Raises:
+        UsageError: the text is empty, names an unknown element, asks for something impossible,
+            or contains nothing the parser recognises.
+    """
+    return parse(text)

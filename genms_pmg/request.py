@@ -1,8 +1,8 @@
 """The parsed form of a natural-language request.
 
 :class:`Request` is what every proposer, heuristic and generator reads; it travels with the
-results so a user can see how they were understood. :func:`parse_request` is rule-based and
-deterministic (see :mod:`genms_pmg.parsing`).
+results so a user can see how they were understood. ``genms_pmg.parsing.parse_request`` makes one
+from a sentence; this module imports nothing from the parser, so the two never import each other.
 """
 
 from __future__ import annotations
@@ -93,15 +93,3 @@ class Request(MSONable):
     @classmethod
     def from_dict(cls, d: dict) -> Request:
         return cls(**{k: v for k, v in d.items() if not k.startswith("@")})
-
-
-def parse_request(text: str) -> Request:
-    """Parse a sentence into a :class:`Request` (rule-based, deterministic).
-
-    Raises:
-        UsageError: the text is empty, names an unknown element, asks for something impossible,
-            or contains nothing the parser recognises.
-    """
-    from genms_pmg.parsing import parse
-
-    return parse(text)

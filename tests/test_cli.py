@@ -11,7 +11,7 @@ import pytest
 
 from genms_pmg.cli import CHECKPOINT_NAME, main
 from genms_pmg.errors import UsageError
-from genms_pmg.request import parse_request
+from genms_pmg.parsing import parse_request
 
 
 def genms(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:

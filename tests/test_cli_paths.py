@@ -16,7 +16,7 @@ from pymatgen.core import Composition
 
 from genms_pmg import plugins
 from genms_pmg.cli import CHECKPOINT_NAME, RESULTS_NAME
-from genms_pmg.request import parse_request
+from genms_pmg.parsing import parse_request
 from genms_pmg.search import HierarchicalSearch, SearchConfig, collect_proposals
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

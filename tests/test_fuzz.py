@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from genms_pmg.cli import main
 from genms_pmg.errors import UsageError
-from genms_pmg.request import Request, parse_request
+from genms_pmg.parsing import parse_request
+from genms_pmg.request import Request
 
 #: Words a chemist's request is made of, so the fuzz reaches deep into the rules, not only the
 #: "nothing recognised" branch.

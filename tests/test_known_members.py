@@ -16,7 +16,8 @@ from genms_pmg.formulas.ranking import propose_ranked, shortfall
 from genms_pmg.generator import formula_stage
 from genms_pmg.knowledge.members import known_members, site_roles, substitutions
 from genms_pmg.knowledge.families import FAMILIES
-from genms_pmg.request import Request, parse_request
+from genms_pmg.parsing import parse_request
+from genms_pmg.request import Request
 
 
 def _passed(text: str, n: int = 20, **kw) -> list[str]:

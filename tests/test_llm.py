@@ -42,7 +42,7 @@ from genms_pmg.formulas.llm import (
     parse_formulas,
 )
 from genms_pmg.formulas.offline import OfflineFormulaProposer
-from genms_pmg.request import parse_request
+from genms_pmg.parsing import parse_request
 
 ROOT = Path(__file__).resolve().parents[1]
 SPINEL = "a stable spinel oxide containing Mg"

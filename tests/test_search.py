@@ -8,7 +8,7 @@ import pytest
 
 from genms_pmg import plugins
 from genms_pmg.errors import UsageError
-from genms_pmg.request import parse_request
+from genms_pmg.parsing import parse_request
 from genms_pmg.search import (
     HierarchicalSearch,
     SearchConfig,

@@ -16,7 +16,7 @@ from genms_pmg.energy.hull import CACHE_VERSION, CompetingPhases, competing_phas
 from genms_pmg.energy.relax import relax_many
 from genms_pmg.errors import GenMSWarning
 from genms_pmg.generator import LanguageStructureGenerator
-from genms_pmg.request import parse_request
+from genms_pmg.parsing import parse_request
 from genms_pmg.search import SearchNode, SearchTree
 from genms_pmg.structure_scoring import (
     DEFAULT_MAX_E_HULL,

@@ -130,7 +130,8 @@ def family_request(key: str):
     """("a new <family>" parsed, how): the parse when it names this family and asks for novelty,
     else a Request built directly with the family and novelty against MP and ICSD."""
     from genms_pmg.evaluation.families import family_name
-    from genms_pmg.request import Request, parse_request
+    from genms_pmg.parsing import parse_request
+    from genms_pmg.request import Request
 
     text = REQUEST.format(name=family_name(key))
     why = ""
