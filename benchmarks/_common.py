@@ -29,25 +29,16 @@ def fingerprint(settings: dict) -> str:
 
 def read_records(path: Path, *, settings: str) -> dict[str, dict]:
     """Finished records of ``path`` with this settings hash, by their ``key``; cut-off lines are skipped."""
-    done: dict[str, dict] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by an interruption
-            if rec.get("settings") == settings and "key" in rec:
-                done[rec["key"]] = rec
-    return done
+    from genms_pmg.evaluation import records
+
+    return {rec["key"]: rec for rec in records.read_records(path) if rec.get("settings") == settings and "key" in rec}
 
 
 def append_record(path: Path, record: dict) -> None:
-    """Append one JSON line and fsync, so an interruption loses at most the item in progress."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one JSON line and fsync (the shared ``genms_pmg.evaluation.records`` helper)."""
+    from genms_pmg.evaluation import records
+
+    records.append_record(path, record)
 
 
 def write_atomic(path: Path, text: str) -> None:

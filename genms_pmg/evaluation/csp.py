@@ -28,6 +28,7 @@ import numpy as np
 from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
+from genms_pmg.evaluation.records import append_record, read_records
 from genms_pmg.structures.base import CrystalGenerator
 
 __all__ = [
@@ -245,13 +246,10 @@ def run_csp_benchmark(
     matcher = make_matcher()
     done: dict[tuple[str, str, str], dict] = {}
     path = Path(records_path) if records_path else None
-    if path is not None and path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
+    if path is not None:
+        for rec in read_records(path):
+            if {"generator", "row_id", "settings"} <= rec.keys():
                 done[(rec["generator"], rec["row_id"], rec["settings"])] = rec
-            except (ValueError, KeyError):
-                continue  # a line cut short by an interruption
     records: list[dict] = []
     for name in generators:
         generator, options = make_csp_generator(
@@ -272,10 +270,7 @@ def run_csp_benchmark(
             }
             records.append(rec)
             if path is not None:
-                with open(path, "a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                append_record(path, rec)
             if on_record is not None:
                 on_record(rec)
     return summarize(records, generators, [r.row_id for r in rows]), records

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from genms_pmg.errors import UsageError
 from genms_pmg.evaluation.csp import composition_valid
+from genms_pmg.evaluation.records import append_record, read_records
 from genms_pmg.knowledge.families import FAMILIES
 
 #: The paper's GenMS column of Table 1 (E_f by its GNN, eV/atom assumed).
@@ -101,22 +102,8 @@ def _fingerprint(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _append(path: Path, record: dict) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _read_records(path: Path) -> list[dict]:
-    out = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut short by an interruption
-    return out
+_append = append_record  # the shared JSONL helper (evaluation.records)
+_read_records = read_records
 
 
 def run_families_benchmark(

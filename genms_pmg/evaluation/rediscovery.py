@@ -385,15 +385,15 @@ def _fingerprint(settings: dict) -> str:
 
 
 def _read_records(path: Path) -> list[dict]:
-    from genms_pmg.evaluation.families import _read_records as read
+    from genms_pmg.evaluation.records import read_records
 
-    return read(path)
+    return read_records(path)
 
 
 def _write_records(path: Path, records: list[dict]) -> None:
-    from genms_pmg.data.cache import write_atomic
+    from genms_pmg.evaluation.records import write_records
 
-    write_atomic(path, "".join(json.dumps(r) + "\n" for r in records).encode())
+    write_records(path, records)
 
 
 def family_record(key: str, *, fraction: float, top: int, k: int, seed: int, structures: int,
