@@ -141,6 +141,9 @@ class LanguageStructureGenerator(StructureGenerator):
             hide real compounds and see whether the search finds them again.
         novel_against: count as known only formulas in these indexes ("mp", "icsd") and ask for new
             ones; None keeps the default (the Materials Project list always counts as known).
+        client: a ``dask.distributed.Client``: formula expansions run as units on its workers
+            (models loaded once per worker); the answer is the same as without it.
+        expander: advanced: a ready ``genms_pmg.campaign.DaskExpander`` (what ``Campaign`` passes).
     """
 
     DEFAULT_GENERATORS: tuple[str, ...] = ("diffusion", "templates")
@@ -165,6 +168,8 @@ class LanguageStructureGenerator(StructureGenerator):
         hull: bool = True,
         forget: Sequence[str] | None = None,
         novel_against: Sequence[str] | None = None,
+        client: Any = None,
+        expander: Any = None,
     ) -> None:
         if llm_model is not None and proposer != "llm" and not llm_rank:
             raise UsageError("llm_model is used only by proposer='llm' or llm_rank=True; add one of them "
@@ -193,6 +198,13 @@ class LanguageStructureGenerator(StructureGenerator):
             raise UsageError(f"novel_against takes 'mp' and/or 'icsd', not {bad[0]!r}")
         self.novel_against = list(dict.fromkeys(novel_against)) if novel_against else None
         self._search: HierarchicalSearch | None = None
+        self._expander = expander
+        if client is not None and expander is None:
+            from genms_pmg.campaign import SEARCH_OPTIONS, DaskExpander, GenMSWorkerPlugin
+
+            options = {k: getattr(self, k) for k in SEARCH_OPTIONS}
+            client.register_plugin(GenMSWorkerPlugin(options))
+            self._expander = DaskExpander(client, options, forget=self.forget)
 
     def _build_search(self) -> HierarchicalSearch:
         if self._search is None:
@@ -231,7 +243,7 @@ class LanguageStructureGenerator(StructureGenerator):
         seed = self.seed if seed is None else seed
         search = self._build_search()
         search.timings = {"parse": parse_s}
-        tree = search.run(parsed, seed=seed, checkpoint=checkpoint, want=n)
+        tree = search.run(parsed, seed=seed, checkpoint=checkpoint, want=n, expand_many=self._expander)
         formulas = [nd for nd in tree.nodes.values() if nd.kind == "formula"]
         if not any(nd.passed for nd in formulas):
             raise UsageError(

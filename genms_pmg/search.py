@@ -302,12 +302,18 @@ class HierarchicalSearch:
         checkpoint: Path | None = None,
         on_formula: Callable[[SearchNode], None] | None = None,
         want: int | None = None,
+        expand_many: Callable[[Request, SearchTree, list[SearchNode], int], None] | None = None,
     ) -> SearchTree:
         """Run Algorithm 1 and return the tree; resume from ``checkpoint`` when it matches.
 
         ``want``: when the hard checks (a stability bound, above all) leave fewer than ``want``
         structures after the W best formulae, the next-best formulae are expanded in turn, up to
         all H, until there are enough: best-first, so a strict request still fills ``-n``.
+
+        ``expand_many``: expands several formula nodes at once (a Dask campaign); it must add each
+        node's structure children to the tree exactly as :meth:`expand_unit` makes them and mark the
+        nodes expanded. Expansions are independent and seeded per formula, so the tree, and the
+        answer, are the same as expanding one after another.
         """
         tree = self._load_checkpoint(checkpoint, request, seed)
         if "root" not in tree.nodes:
@@ -324,6 +330,10 @@ class HierarchicalSearch:
             key=lambda n: (-(n.value if n.value is not None else -math.inf), n.label),
         )
         todo = [n for n in ranked[: self.config.width] if not n.data.get("expanded")]
+        if expand_many is not None and todo:
+            expand_many(request, tree, todo, seed)
+            self._save_checkpoint(checkpoint, tree, request, seed)
+            todo = [n for n in todo if not n.data.get("expanded")]
         bar = tqdm(todo, desc="structures", unit="formula", disable=not self.progress or not todo, leave=False)
         for node in bar:
             bar.set_postfix_str(node.label)
@@ -332,8 +342,28 @@ class HierarchicalSearch:
             if want is None or len(ranked_structure_nodes(tree)) >= want:
                 break
             if not node.data.get("expanded"):
-                self._expand_and_save(request, tree, node, seed, checkpoint, on_formula)
+                if expand_many is not None:
+                    expand_many(request, tree, [node], seed)
+                    self._save_checkpoint(checkpoint, tree, request, seed)
+                if not node.data.get("expanded"):
+                    self._expand_and_save(request, tree, node, seed, checkpoint, on_formula)
         return tree
+
+    def expand_unit(self, request: Request, node: SearchNode, seed: int) -> tuple[dict, list[SearchNode], dict]:
+        """One unit of work: expand one formula node on its own (generate L structures per
+        generator, screen, relax the best K, hull), as :meth:`run` does for that node.
+
+        Returns the formula node's data after expansion, its structure children and their
+        structures by node id."""
+        import copy
+
+        tree = SearchTree()
+        tree.add(SearchNode(node_id="root", parent=None, kind="request", label=request.text))
+        own = tree.add(SearchNode(**copy.deepcopy(asdict(node))))
+        self._expand(request, tree, own, seed)
+        own.data["expanded"] = True
+        children = [n for n in tree.nodes.values() if n.parent == own.node_id]
+        return own.data, children, {n.node_id: tree.structures[n.node_id] for n in children if n.node_id in tree.structures}
 
     def _expand_and_save(self, request: Request, tree: SearchTree, node: SearchNode, seed: int,
                          checkpoint: Path | None, on_formula: Callable[[SearchNode], None] | None) -> None:

@@ -59,6 +59,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return _cmd_train_diffusion(args)
         if args.command == "benchmark":
             return _cmd_benchmark(args)
+        if args.command == "campaign":
+            from genms_pmg.cli.campaign import cmd_campaign
+
+            return cmd_campaign(args)
         if args.command == "csp-benchmark":
             return _cmd_csp_benchmark(args)
     except GenMSError as err:

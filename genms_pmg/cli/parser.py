@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="known compounds on the OQMD hull and 0.1-0.3 eV/atom above it to calibrate on (default 40 20)")
     sun.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+    from genms_pmg.cli.campaign import add_campaign_parser
+
+    add_campaign_parser(sub)
     csp = sub.add_parser(
         "csp-benchmark", help="crystal structure prediction benchmark of the structure generators",
         description="For each row of CSV (a 'cif' column), generate --samples structures for its exact cell "
