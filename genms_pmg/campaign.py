@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -346,11 +346,20 @@ class Campaign:
                     "candidates": [{"formula": c.formula, "e_above_hull": c.scores.get("e_above_hull"),
                                     "family": result.request.family} for c in result.candidates]}
 
+        pool = ThreadPoolExecutor(max_workers=max(1, min(len(self.requests), 8)))
+        futures = [pool.submit(one, i, entry) for i, entry in enumerate(self.requests, 1)]
         try:
-            with ThreadPoolExecutor(max_workers=max(1, min(len(self.requests), 8))) as pool:
-                rows = list(pool.map(lambda item: one(*item), enumerate(self.requests, 1)))
+            while not all(f.done() for f in futures):
+                wait(futures, timeout=0.5)  # short waits: Ctrl-C reaches the main thread at once
+            rows = [f.result() for f in futures]
+        except BaseException:
+            # stopped (Ctrl-C) or failed: finished units are on disk; closing the client (the caller's
+            # close()) releases the request threads still waiting on Dask
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         finally:
             bar.close()
+        pool.shutdown(wait=True)
         wall = time.perf_counter() - t0
         unit_seconds = [s for e in expanders for s in e.unit_seconds]
         stages: dict[str, float] = {}

@@ -111,3 +111,31 @@ def test_cli_refuses_a_used_folder_without_resume(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert main(["campaign", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o2")]) == 2
     assert not (tmp_path / "o2").exists()
+
+
+def test_an_interrupted_campaign_resumes_without_recomputing_finished_units(tmp_path):
+    """Ctrl-C to `genms campaign` once some units are written; --resume reuses every one of them."""
+    import subprocess
+    import sys
+
+    requests = tmp_path / "requests.txt"
+    requests.write_text("a rocksalt oxide\na perovskite fluoride\na spinel oxide\n")
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "genms_pmg.cli", "campaign", str(requests), "--out", str(out), "--workers", "1",
+            "-n", "1", "--formulas", "4", "--structures", "2", "--width", "3", "--generator", "templates", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and len(list(out.glob("*/units/*/*.json"))) < 2:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the campaign finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and "--resume" in err
+    finished = {p.name for p in out.glob("*/units/*/*.json")}
+    assert finished
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    summary = json.loads((out / "campaign.json").read_text())
+    assert summary["units_reused"] >= len(finished)
+    assert summary["units_computed"] + summary["units_reused"] == len(list(out.glob("*/units/*/*.json")))
