@@ -198,6 +198,10 @@ class LanguageStructureGenerator(StructureGenerator):
             raise UsageError(f"novel_against takes 'mp' and/or 'icsd', not {bad[0]!r}")
         self.novel_against = list(dict.fromkeys(novel_against)) if novel_against else None
         self._search: HierarchicalSearch | None = None
+        # runtime-only: a Dask client or expander is not part of the serialized settings (as_dict
+        # stores None; a reloaded generator runs locally)
+        self.client = None
+        self.expander = None
         self._expander = expander
         if client is not None and expander is None:
             from genms_pmg.campaign import SEARCH_OPTIONS, DaskExpander, GenMSWorkerPlugin
