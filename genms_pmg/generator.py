@@ -204,7 +204,11 @@ class LanguageStructureGenerator(StructureGenerator):
         self.expander = None
         self._expander = expander
         if client is not None and expander is None:
-            from genms_pmg.campaign import SEARCH_OPTIONS, DaskExpander, GenMSWorkerPlugin
+            from genms_pmg.campaign import (
+                SEARCH_OPTIONS,
+                DaskExpander,
+                GenMSWorkerPlugin,
+            )
 
             options = {k: getattr(self, k) for k in SEARCH_OPTIONS}
             client.register_plugin(GenMSWorkerPlugin(options))

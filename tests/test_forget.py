@@ -18,8 +18,8 @@ from genms_pmg.data.forget import forgetting, forgotten, is_forgotten, read_form
 from genms_pmg.data.known import KnownFormulaIndex
 from genms_pmg.data.oqmd import ReferenceStructureDB
 from genms_pmg.errors import UsageError
-from genms_pmg.formulas.heuristics import Novelty
 from genms_pmg.formulas.base import FormulaProposal
+from genms_pmg.formulas.heuristics import Novelty
 from genms_pmg.request import Request
 
 HIDDEN = "LiV2O4"

@@ -14,8 +14,8 @@ from pymatgen.core import Composition
 from genms_pmg.data.known import KnownFormulaIndex, novelty_sources
 from genms_pmg.formulas.ranking import propose_ranked, shortfall
 from genms_pmg.generator import formula_stage
-from genms_pmg.knowledge.members import known_members, site_roles, substitutions
 from genms_pmg.knowledge.families import FAMILIES
+from genms_pmg.knowledge.members import known_members, site_roles, substitutions
 from genms_pmg.parsing import parse_request
 from genms_pmg.request import Request
 

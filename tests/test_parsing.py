@@ -6,8 +6,7 @@ import pytest
 
 from genms_pmg.errors import UsageError
 from genms_pmg.knowledge.elements import ELEMENT_GROUPS
-from genms_pmg.parsing import parse
-from genms_pmg.parsing import parse_request
+from genms_pmg.parsing import parse, parse_request
 from genms_pmg.request import Request
 
 

@@ -133,7 +133,7 @@ def _cmd_benchmark_sun(args: argparse.Namespace) -> int:
         raise UsageError(f"no energy-model plugin {args.judge!r}; installed: {', '.join(sorted(names))} "
                          "(the SevenNet judge: pip install ./plugins/genms-sevennet)")
     _make_out(args.out)
-    from genms_pmg.evaluation.families import _read_records
+    from genms_pmg.evaluation.records import read_records
     from genms_pmg.evaluation.sun_report import plot_all, to_markdown
 
     rankings = ("before", "after") if args.ranking == "both" else (args.ranking,)
@@ -142,7 +142,7 @@ def _cmd_benchmark_sun(args: argparse.Namespace) -> int:
         summary = run_sun_benchmark(families, out=args.out, judge=args.judge, rankings=rankings, samples=args.samples,
                                     seed=args.seed, formulas=args.formulas, width=args.width,
                                     relax_top=args.relax_top, calibration=tuple(args.calibration), progress=not args.no_progress)
-        records = _read_records(args.out / "records.jsonl")
+        records = read_records(args.out / "records.jsonl")
         plot_all(summary, records, args.out)
     command = f"genms benchmark sun --out {args.out}"
     if args.families:
@@ -177,8 +177,9 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     if args.relax_top < 0:
         raise UsageError(f"--relax-top must be 0 or more, got {args.relax_top}")
     _make_out(args.out)
-    from genms_pmg.evaluation.families import _read_records, run_families_benchmark
+    from genms_pmg.evaluation.families import run_families_benchmark
     from genms_pmg.evaluation.families_report import plot_all, to_markdown
+    from genms_pmg.evaluation.records import read_records
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -186,7 +187,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
             families, out=args.out, samples=args.samples, seed=args.seed, formulas=args.formulas,
             structures=args.structures, width=args.width, relax_top=args.relax_top, generators=args.generators,
             progress=not args.no_progress)
-        records = [r for r in _read_records(args.out / "records.jsonl") if r["family"] in families]
+        records = [r for r in read_records(args.out / "records.jsonl") if r["family"] in families]
         plot_all(summary, records, args.out)
     command = "genms benchmark families --families " + " ".join(families) + f" --samples {args.samples} --out {args.out}"
     defaults = {"seed": 0, "formulas": 20, "structures": 4, "width": 20, "relax_top": 5}

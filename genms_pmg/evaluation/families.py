@@ -102,10 +102,6 @@ def _fingerprint(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-_append = append_record  # the shared JSONL helper (evaluation.records)
-_read_records = read_records
-
-
 def run_families_benchmark(
     families: Sequence[str],
     *,
@@ -136,7 +132,7 @@ def run_families_benchmark(
                 "generators": list(generators) if generators else None, "relax_steps": relax_steps}
     tag = _fingerprint(settings)
     records_path = out / "records.jsonl"
-    records = _read_records(records_path)
+    records = read_records(records_path)
     other = {r.get("settings") for r in records} - {tag}
     if other:
         raise UsageError(f"{records_path} holds results made with other settings; use another --out folder "
@@ -156,7 +152,7 @@ def run_families_benchmark(
             if ("search", key, text) not in done:  # each phrasing its own seed: two draws, not one twice
                 done[("search", key, text)] = _search_record(generator, key, text, samples=samples,
                                                              seed=seed + phrasing, out=out, known=known, tag=tag)
-                _append(records_path, done[("search", key, text)])
+                append_record(records_path, done[("search", key, text)])
         if relax_top <= 0 or ("relax", key, "") in done:
             continue
         if energy_model is None:
@@ -165,7 +161,7 @@ def run_families_benchmark(
             energy_model = plugins.create("energy_models", "chgnet")
         done[("relax", key, "")] = _relax_record(key, [done[("search", key, t)] for t in requests_for(key)],
                                                  out=out, top=relax_top, steps=relax_steps, model=energy_model, tag=tag)
-        _append(records_path, done[("relax", key, "")])
+        append_record(records_path, done[("relax", key, "")])
     summary = summarize(list(done.values()), families)
     summary["settings"] = settings
     return summary

@@ -54,6 +54,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from genms_pmg.errors import UsageError
+from genms_pmg.evaluation.records import read_records, write_records
 from genms_pmg.knowledge.families import FAMILIES, FamilyCard
 
 #: Share of the eligible members hidden per family.
@@ -384,18 +385,6 @@ def _fingerprint(settings: dict) -> str:
     return fp(settings)
 
 
-def _read_records(path: Path) -> list[dict]:
-    from genms_pmg.evaluation.records import read_records
-
-    return read_records(path)
-
-
-def _write_records(path: Path, records: list[dict]) -> None:
-    from genms_pmg.evaluation.records import write_records
-
-    write_records(path, records)
-
-
 def family_record(key: str, *, fraction: float, top: int, k: int, seed: int, structures: int,
                   structure_limit: int | None, baseline_cap: int, model_factory, stage, tag: str,
                   code: dict | None = None) -> dict:
@@ -491,7 +480,7 @@ def run_rediscovery(
     except OSError as err:
         raise UsageError(f"cannot create --out folder {out}: {err.strerror}; choose a writable path") from None
     records_path = out / "records.jsonl"
-    records = _read_records(records_path)
+    records = read_records(records_path)
     if {r.get("settings") for r in records} - {tag}:
         raise UsageError(f"{records_path} holds results made with other settings; use another --out folder "
                          "or delete records.jsonl to start over")
@@ -522,7 +511,7 @@ def run_rediscovery(
                                       structure_limit=structure_limit, baseline_cap=baseline_cap,
                                       model_factory=model_factory, stage=stage, tag=tag, code=code)
             records = [*records, done[key]]
-            _write_records(records_path, records)
+            write_records(records_path, records)
     summary = summarize([done[key] for key in families])
     summary["settings"] = settings
     summary["code"] = code

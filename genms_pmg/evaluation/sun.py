@@ -33,11 +33,10 @@ from tqdm.auto import tqdm
 from genms_pmg.errors import UsageError
 from genms_pmg.evaluation.families import (
     DEFAULT_FAMILIES,
-    _append,
     _fingerprint,
-    _read_records,
     family_name,
 )
+from genms_pmg.evaluation.records import append_record, read_records
 from genms_pmg.knowledge.families import FAMILIES
 
 SUN_FAMILIES = (*DEFAULT_FAMILIES, "garnet")
@@ -194,7 +193,7 @@ def run_sun_benchmark(
                 "judge": judge, "energy_model": energy_model, "relax_steps": relax_steps, "relax_top": relax_top}
     tag = _fingerprint(settings)
     records_path = out / "records.jsonl"
-    records = _read_records(records_path)
+    records = read_records(records_path)
     if {r.get("settings") for r in records} - {tag}:
         raise UsageError(f"{records_path} holds results made with other settings; use another --out folder "
                          "or delete records.jsonl to start over")
@@ -208,11 +207,11 @@ def run_sun_benchmark(
                                                     width=width, energy_model=energy_model, relax_top=relax_top)
                 done[("search", key, ranking, "")] = _search_record(generator, key, ranking, samples=samples,
                                                                     out=out, tag=tag)
-                _append(records_path, done[("search", key, ranking, "")])
+                append_record(records_path, done[("search", key, ranking, "")])
             if ("judge", key, ranking, "") not in done:
                 done[("judge", key, ranking, "")] = _judge_record(key, ranking, done[("search", key, ranking, "")],
                                                                   judge_model, steps=relax_steps, tag=tag)
-                _append(records_path, done[("judge", key, ranking, "")])
+                append_record(records_path, done[("judge", key, ranking, "")])
     if calibration and sum(calibration):
         rows = calibration_set(n_stable=calibration[0], n_unstable=calibration[1], seed=seed)
         for model_name in dict.fromkeys([energy_model, judge]):
@@ -220,7 +219,7 @@ def run_sun_benchmark(
                 model = judge_model if model_name == judge else plugins.create("energy_models", model_name)
                 done[("calibration", "", "", model_name)] = _calibration_record(model, rows, steps=relax_steps,
                                                                                 tag=tag, progress=progress)
-                _append(records_path, done[("calibration", "", "", model_name)])
+                append_record(records_path, done[("calibration", "", "", model_name)])
     summary = summarize(list(done.values()), families, rankings)
     summary["settings"] = settings
     return summary

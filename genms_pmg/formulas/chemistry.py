@@ -296,3 +296,14 @@ def family_factor(
             return math.exp(-((d / 1.5) ** 2)), [f"VEC {vec} (half-Heusler 8 or 18)"]
         return window(vec, 24, 30, 2.0), [f"VEC {vec} (Slater-Pauling 24-30)"]
     return 1.0, []
+
+
+@lru_cache(maxsize=1)
+def substitution_table():
+    """pymatgen's ICSD-mined ion-substitution probabilities (Hautier et al. 2011), loaded once
+    for the offline proposer and the known-member module alike."""
+    from pymatgen.analysis.structure_prediction.substitution_probability import (
+        SubstitutionProbability,
+    )
+
+    return SubstitutionProbability()

@@ -689,15 +689,6 @@ def _reasons(combo, extra: list[str], notes: list[str], *, family: str | None) -
     return reasons + notes
 
 
-@lru_cache(maxsize=1)
-def _substitution_table():
-    from pymatgen.analysis.structure_prediction.substitution_probability import (
-        SubstitutionProbability,
-    )
-
-    return SubstitutionProbability()
-
-
 def _family_members(family: str) -> tuple[tuple[str, tuple[tuple[int, str, float], ...]], ...]:
     """Sources of the substitution prior: the family's verified members in the bundled data (most
     stable first) and the card's examples, as (formula, ((count, element, oxidation state), ...));
@@ -711,7 +702,11 @@ def _family_members(family: str) -> tuple[tuple[str, tuple[tuple[int, str, float
 def _members_cached(family: str, hidden: frozenset[str]):
     from pymatgen.core import Composition
 
-    from genms_pmg.knowledge.members import SOURCES_PER_FAMILY, known_members, oxidation_guess
+    from genms_pmg.knowledge.members import (
+        SOURCES_PER_FAMILY,
+        known_members,
+        oxidation_guess,
+    )
 
     out = {m.formula: m.species for m in known_members(family, listed=False)[:SOURCES_PER_FAMILY]}
     for example in get_family(family).examples:
@@ -727,7 +722,7 @@ def _pair_probability(new: str, new_ox: int, old: str, old_ox: float) -> float:
     source charge averages the two integer charges around it; unseen species give 0."""
     from pymatgen.core import Species
 
-    table = _substitution_table()
+    table = chem.substitution_table()
     states = {math.floor(old_ox), math.ceil(old_ox)} if abs(old_ox - round(old_ox)) > 1e-3 else {int(round(old_ox))}
     total = 0.0
     for s in states:

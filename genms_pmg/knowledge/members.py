@@ -24,7 +24,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,7 +43,6 @@ MIN_SUBSTITUTION_PROBABILITY = 1e-3
 SOURCES_PER_FAMILY = 200
 #: Slack (in r_site/r_anion) on the card's radius-ratio windows before a member counts as implausible.
 WINDOW_SLACK = 0.1
-_SYMBOL = re.compile(r"[A-Z][a-z]?")
 
 
 @dataclass(frozen=True)
@@ -159,20 +157,15 @@ def _site_aligned(a: tuple[tuple[int, str, float], ...], b: tuple[tuple[int, str
     return None
 
 
-@lru_cache(maxsize=1)
-def _lambda_table():
-    from pymatgen.analysis.structure_prediction.substitution_probability import SubstitutionProbability
-
-    return SubstitutionProbability()
-
-
 @lru_cache(maxsize=65536)
 def swap_probability(old: str, new: str, ox: float) -> float:
     """P(new replaces old) at charge ``ox`` from the ICSD-mined lambda table; a fractional charge
     (mixed valence) averages the two integer charges around it."""
     from pymatgen.core import Species
 
-    table = _lambda_table()
+    from genms_pmg.formulas.chemistry import substitution_table
+
+    table = substitution_table()
     states = {math.floor(ox), math.ceil(ox)} if abs(ox - round(ox)) > 1e-3 else {int(round(ox))}
     probs = []
     for s in states:
@@ -474,12 +467,3 @@ def site_roles(species: tuple[tuple[int, str, float], ...], card: FamilyCard) ->
         if best_key is None or key > best_key:
             best, best_key = {s.role: el for s, (_, el, _) in zip(card.sites, perm)}, key
     return best
-
-
-def member_formulas(family: str) -> list[str]:
-    """Formulas of the known members (forgotten ones left out)."""
-    return [m.formula for m in known_members(family)]
-
-
-def _elements_of(formula: str) -> set[str]:
-    return set(_SYMBOL.findall(formula))
