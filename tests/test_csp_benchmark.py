@@ -60,8 +60,9 @@ def test_train_cli_resumes_from_the_last_checkpoint(tiny_run, val_csv, tmp_path)
                  "--save-every", "2", *TINY_ARGS])
     assert code == 0
     assert torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["step"] == 6
-    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
-    assert min(steps) > 4  # steps 1-4 came from the checkpoint, not retrained
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert min(r["step"] for r in log if "event" not in r) > 4  # steps 1-4 came from the checkpoint, not retrained
+    assert [(r["event"], r["step"], r["target_steps"]) for r in log if "event" in r] == [("resumed", 4, 6)]
 
 
 def test_train_cli_refuses_other_settings_in_a_run_folder(tiny_run, val_csv, capsys):

@@ -35,11 +35,17 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.init_from is not None and not args.init_from.is_file():
+        raise UsageError(f"--init-from {args.init_from} does not exist; give a checkpoint such as the shipped model.pt")
+    if not 0 <= args.p_uncond < 1:
+        raise UsageError(f"--p-uncond must be in [0, 1), got {args.p_uncond}")
+    if args.bucket_width < 0:
+        raise UsageError(f"--bucket-width must be 0 (off) or more, got {args.bucket_width}")
     network_config = {"width": args.width, "mults": tuple(args.mults), "blocks_per_level": args.blocks_per_level,
-                      "dropout": args.dropout, "pair_dim": args.pair_dim}
+                      "dropout": args.dropout, "pair_dim": args.pair_dim, "space_groups": 231 if args.space_groups else 0}
     if resuming:
         saved = torch.load(args.out / CHECKPOINT, map_location="cpu", weights_only=False)["config"]
-        saved_network = {"pair_dim": 0, **saved["network"], "mults": tuple(saved["network"]["mults"])}
+        saved_network = {"pair_dim": 0, "space_groups": 0, **saved["network"], "mults": tuple(saved["network"]["mults"])}
         mismatch = {k: (saved_network.get(k), v) for k, v in network_config.items() if saved_network.get(k) != v}
         if saved["diffusion"]["coords"] != args.coords:
             mismatch["coords"] = (saved["diffusion"]["coords"], args.coords)
@@ -55,13 +61,24 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
         raise UsageError(f"no structures with at most {args.max_atoms} sites in {', '.join(map(str, args.train))}")
     network = CrystalDenoiser(**network_config)
     diffusion = CrystalDiffusion(network, coords=args.coords)
-    trainer = DiffusionTrainer(
-        diffusion, train, out_dir=args.out, val=val, max_atoms=args.max_atoms, batch_size=args.batch_size,
-        lr=args.lr, ema_decay=args.ema, save_every=args.save_every, val_every=args.val_every,
-        keep_every=args.keep_every, total_steps=args.steps, seed=args.seed, device=args.device,
-        progress=not args.no_progress,
-    )
+    try:
+        trainer = DiffusionTrainer(
+            diffusion, train, out_dir=args.out, val=val, max_atoms=args.max_atoms, batch_size=args.batch_size,
+            lr=args.lr, ema_decay=args.ema, save_every=args.save_every, val_every=args.val_every,
+            keep_every=args.keep_every, total_steps=args.steps, seed=args.seed, device=args.device,
+            progress=not args.no_progress, p_uncond=args.p_uncond, bucket_width=args.bucket_width,
+            init_from=args.init_from,
+        )
+    except ValueError as err:
+        raise UsageError(f"--init-from: {err}") from None
     n_params = sum(p.numel() for p in network.parameters())
+    if resuming:
+        last = trainer.resumed_from or {}
+        print(f"resuming the run in {args.out}: checkpoint of step {trainer.step} saved {last.get('saved_at') or 'earlier'}"
+              f"{' on ' + last['saved_on'] if last.get('saved_on') else ''}, {trainer.elapsed_s / 60:.0f} min trained so far "
+              "(logged as a 'resumed' event in log.jsonl)", file=sys.stderr)
+    elif args.init_from is not None:
+        print(f"starting from the weights of {args.init_from}", file=sys.stderr)
     print(f"{'resuming at step ' + str(trainer.step) if resuming else 'starting'}: {len(train)} training structures"
           f"{f', {len(val)} validation' if val else ''}, {n_params / 1e6:.2f}M parameters, {args.steps} steps",
           file=sys.stderr)
@@ -85,11 +102,18 @@ def _cmd_csp_benchmark(args: argparse.Namespace) -> int:
             raise UsageError(f"--json {args.json} exists; pass --force to replace it (finished rows are reused)")
         if not args.json.parent.exists():
             raise UsageError(f"folder {args.json.parent} does not exist; create it or choose another --json path")
+    train_csv = None
+    if args.unseen_prototypes:
+        train_csv = args.train if args.train is not None else args.csv.with_name("train.csv.gz")
+        _check_csv(train_csv, "--train")
     from genms_pmg.evaluation.csp import (
         format_table,
         load_benchmark_rows,
         plot_summary,
         run_csp_benchmark,
+        summarize,
+        training_prototypes,
+        unseen_prototype_rows,
     )
 
     with warnings.catch_warnings():
@@ -113,8 +137,20 @@ def _cmd_csp_benchmark(args: argparse.Namespace) -> int:
                 "diffusion_sampler": args.sampler, "weights": str(args.weights) if args.weights else "shipped",
                 "energy_ranking": energy_model is not None}
     print(format_table(summary))
+    payload = {"settings": settings, "summary": summary, "records": records}
+    if train_csv is not None:
+        try:
+            unseen = unseen_prototype_rows(rows, training_prototypes(train_csv))
+        except ValueError as err:
+            raise UsageError(f"--unseen-prototypes: {err}; give --train a CSV with a proto_name column") from None
+        ids = {r.row_id for r in unseen}
+        subset = summarize([r for r in records if r["row_id"] in ids], generators, [r.row_id for r in unseen])
+        settings["unseen_prototype_rows"] = len(unseen)
+        payload["summary_unseen_prototypes"] = subset
+        print(f"\nunseen prototypes ({len(unseen)} of {len(rows)} rows: OQMD prototype label absent from {train_csv.name})")
+        print(format_table(subset) if unseen else "no such rows")
     if args.json is not None:
-        _write_atomic(args.json, json.dumps({"settings": settings, "summary": summary, "records": records}))
+        _write_atomic(args.json, json.dumps(payload))
         plot_summary(summary, args.json.with_suffix(".png"))
         print(f"\nsummary and records in {args.json}, plot in {args.json.with_suffix('.png')}")
     return 0

@@ -152,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--seed", type=int, default=0, help="seed for initialisation, batches and noise (default 0)")
+    train.add_argument("--space-groups", action="store_true",
+                       help="condition on the space group (classifier-free guidance; 230 classes plus 'none')")
+    train.add_argument("--p-uncond", type=float, default=0.1,
+                       help="share of rows trained without their space group (default 0.1)")
+    train.add_argument("--bucket-width", type=int, default=4,
+                       help="batch cells of similar atom count, in buckets this wide, and drop unused padding (default 4; 0 off)")
+    train.add_argument("--init-from", type=Path, default=None, metavar="PT",
+                       help="start a new run from this checkpoint's weights, e.g. the shipped model.pt")
     train.add_argument("--force", action="store_true", help="train into an --out folder that holds other files")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -221,7 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="For each row of CSV (a 'cif' column), generate --samples structures for its exact cell "
         "composition with each generator and report validity, match rate @1 (first and energy-ranked) and "
         "@K with StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10), RMSE and seconds per structure. "
-        "Templates leave out every reference whose formula is in the benchmark set.",
+        "Templates leave out every reference whose formula is in the benchmark set. Generators: diffusion "
+        "(the model alone), diffusion-sg (told the reference's space group; a conditional model), "
+        "diffusion-wyckoff (on the Wyckoff skeletons of leave-formula-out templates), templates, random, "
+        "or any structure-generator plugin.",
     )
     csp.add_argument("csv", type=Path, help="CSV(.gz) with a 'cif' column, e.g. ../shared/data/oqmd_icsd/val.csv.gz")
     csp.add_argument("--limit", type=_positive_int, default=None, help="use the first N rows (default: all)")
@@ -236,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     csp.add_argument("--weights", type=Path, default=None, help="diffusion checkpoint (default: the shipped model)")
     csp.add_argument("--steps", type=_positive_int, default=50, help="diffusion sampling steps (default 50)")
     csp.add_argument("--sampler", choices=("ddim", "full"), default="ddim", help="diffusion sampler (default ddim)")
+    csp.add_argument("--unseen-prototypes", action="store_true",
+                     help="also report the rows whose OQMD prototype label never occurs in the training CSV "
+                     "(no template of that structure type exists there)")
+    csp.add_argument("--train", type=Path, default=None, metavar="CSV",
+                     help="training CSV for --unseen-prototypes (default: train.csv.gz beside CSV)")
     csp.add_argument("--no-energy", action="store_true", help="skip CHGNet energy ranking (no energy-ranked @1)")
     csp.add_argument("--force", action="store_true", help="overwrite an existing --json summary")
     csp.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -40,9 +40,15 @@ __all__ = [
     "run_csp_benchmark",
     "score_samples",
     "summarize",
+    "training_prototypes",
+    "unseen_prototype_rows",
 ]
 
 MATCHER_SETTINGS = {"stol": 0.5, "ltol": 0.3, "angle_tol": 10}
+#: ``diffusion``: the model alone; ``diffusion-sg``: told the reference's space group (a conditional
+#: model; DiffCSP++'s setting); ``diffusion-wyckoff``: on the Wyckoff skeletons of leave-formula-out
+#: templates with the reference's atom count (diffusion chooses free coordinates and lattice).
+DIFFUSION_VARIANTS = ("diffusion", "diffusion-sg", "diffusion-wyckoff")
 
 
 @dataclass
@@ -52,18 +58,48 @@ class BenchmarkRow:
     index: int
     row_id: str
     structure: Structure
+    prototype: str | None = None
 
     @property
     def formula(self) -> str:
         return self.structure.composition.reduced_formula
 
+    @functools.cached_property
+    def space_group(self) -> int:
+        """spglib's space group of the reference at the tolerance the conditional model was trained with."""
+        from genms_pmg.structures.diffusion.representation import space_group_number
+
+        return space_group_number(self.structure)
+
 
 def load_benchmark_rows(path: str | Path, *, limit: int | None = None, max_atoms: int = 20) -> list[BenchmarkRow]:
-    """The first ``limit`` rows of a CSV(.gz) with a ``cif`` column, up to ``max_atoms`` sites each."""
+    """The first ``limit`` rows of a CSV(.gz) with a ``cif`` column, up to ``max_atoms`` sites each
+    (with the OQMD prototype label when the CSV has a ``proto_name`` column)."""
     from genms_pmg.structures.diffusion.representation import load_structures_csv
 
-    structures = load_structures_csv(path, max_atoms=max_atoms, limit=limit)
-    return [BenchmarkRow(i, f"{Path(path).name}:{i}", s) for i, s in enumerate(structures)]
+    structures = load_structures_csv(path, max_atoms=max_atoms, limit=limit, keep_columns=("proto_name",))
+    return [BenchmarkRow(i, f"{Path(path).name}:{i}", s, s.properties.pop("proto_name", None) or None)
+            for i, s in enumerate(structures)]
+
+
+def training_prototypes(path: str | Path) -> frozenset[str]:
+    """Every OQMD prototype label (``proto_name``) in a training CSV(.gz)."""
+    import csv
+    import gzip
+
+    csv.field_size_limit(1 << 30)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or "proto_name" not in reader.fieldnames:
+            raise ValueError(f"{path} has no 'proto_name' column, so unseen prototypes cannot be told apart")
+        return frozenset(row["proto_name"] for row in reader if row.get("proto_name"))
+
+
+def unseen_prototype_rows(rows: Sequence[BenchmarkRow], seen: frozenset[str]) -> list[BenchmarkRow]:
+    """Rows whose prototype never occurs in training: no template of the same structure type exists
+    there and the diffusion model never saw one, so a hit means generalising to a new structure type."""
+    return [r for r in rows if r.prototype and r.prototype not in seen]
 
 
 def make_matcher():
@@ -86,16 +122,33 @@ def make_csp_generator(name: str, *, exclude_formulas: Iterable[str] = (), diffu
         from genms_pmg.structures.random_symmetric import RandomSymmetricGenerator
 
         return RandomSymmetricGenerator(), {}
-    if name == "diffusion":
+    if name in DIFFUSION_VARIANTS:
         from genms_pmg.structures.diffusion.generator import (
             DEFAULT_WEIGHTS,
             DiffusionGenerator,
         )
 
         weights = Path(diffusion_weights) if diffusion_weights else DEFAULT_WEIGHTS
-        gen = DiffusionGenerator(weights=weights, steps=diffusion_steps, sampler=diffusion_sampler)  # type: ignore[arg-type]
+        options: dict = {"steps": diffusion_steps, "sampler": diffusion_sampler}
+        if name == "diffusion-wyckoff":
+            from genms_pmg.structures.templates import TemplateGenerator
+
+            excluded = sorted(set(exclude_formulas))
+            options |= {"symmetry": "skeleton", "templates": TemplateGenerator(exclude_formulas=excluded)}
+        else:
+            options["symmetry"] = "free"
+        gen = DiffusionGenerator(weights=weights, **options)  # type: ignore[arg-type]
+        if name == "diffusion-sg" and not gen.conditional:
+            from genms_pmg.errors import UsageError
+
+            raise UsageError(f"{weights} is not space-group conditional, so diffusion-sg would equal diffusion; "
+                             "train one with genms train-diffusion --space-groups or drop diffusion-sg")
+        gen.uses_row_space_group = name == "diffusion-sg"
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-        return gen, {"weights_sha": digest, "steps": diffusion_steps, "sampler": diffusion_sampler}
+        settings = {"weights_sha": digest, "steps": diffusion_steps, "sampler": diffusion_sampler}
+        if name == "diffusion-wyckoff":
+            settings["exclude_sha"] = hashlib.sha256("\n".join(sorted(set(exclude_formulas))).encode()).hexdigest()[:16]
+        return gen, settings
     from genms_pmg.plugins import create
 
     return create("structure_generators", name), {}
@@ -106,7 +159,9 @@ def generate_for_row(generator: CrystalGenerator, row: BenchmarkRow, *, k: int, 
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if hasattr(generator, "generate_cell"):
+        if getattr(generator, "uses_row_space_group", False):
+            made = generator.generate_cell(row.structure.composition, n=k, seed=seed, space_group=row.space_group)
+        elif hasattr(generator, "generate_cell"):
             made = generator.generate_cell(row.structure.composition, n=k, seed=seed)
         else:  # whole-cell control is not part of the plugin API: cap the size at the reference's
             made = generator.generate(row.structure.composition.reduced_composition, n=k, seed=seed,

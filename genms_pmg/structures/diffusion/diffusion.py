@@ -111,14 +111,24 @@ class CrystalDiffusion(nn.Module):
             x_t = ab[..., None].sqrt() * x0 + (1 - ab[..., None]).sqrt() * eps_x
         return x_t * batch.mask[..., None], lat_t
 
-    def loss_terms(self, batch: CrystalBatch, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Coordinate and lattice losses, averaged over real atoms and over the batch."""
+    def loss_terms(
+        self, batch: CrystalBatch, *, generator: torch.Generator | None = None, p_uncond: float = 0.0
+    ) -> dict[str, torch.Tensor]:
+        """Coordinate and lattice losses, averaged over real atoms and over the batch.
+
+        A conditional network sees each row's space group, replaced by "none" (0) with probability
+        ``p_uncond`` so that one model gives both terms of classifier-free guidance.
+        """
         b, dev = len(batch), batch.frac.device
         t = torch.randint(1, self.T + 1, (b,), generator=generator, device="cpu").to(dev)
         eps_x = torch.randn(batch.frac.shape, generator=generator).to(dev)
         eps_l = torch.randn(batch.lattice.shape, generator=generator).to(dev)
         x_t, lat_t = self.q_sample(batch, t, eps_x, eps_l)
-        pred_x, pred_l = self.network(x_t, lat_t, batch.atomic_numbers, batch.mask, t.float() / self.T)
+        sg = batch.space_group if getattr(self.network, "space_groups", 0) else None
+        if sg is not None and p_uncond > 0:
+            drop = (torch.rand(b, generator=generator) < p_uncond).to(dev)
+            sg = torch.where(drop, torch.zeros_like(sg), sg)
+        pred_x, pred_l = self.network(x_t, lat_t, batch.atomic_numbers, batch.mask, t.float() / self.T, sg)
         if self.coords == "wrapped":  # DiffCSP: regress score / sqrt(E[score^2])
             sig = self.sigmas[t][:, None, None].expand_as(eps_x)
             target = wrapped_normal_score(sig * eps_x, sig) / self.score_norm[t].sqrt()[:, None, None]
@@ -130,13 +140,23 @@ class CrystalDiffusion(nn.Module):
         return {"coord": coord, "lattice": lattice, "loss": coord + self.lattice_weight * lattice}
 
     def loss(self, batch: CrystalBatch, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Total training loss of a batch."""
+        """Total training loss of a batch (conditioned on its space groups when the model is conditional)."""
         return self.loss_terms(batch, generator=generator)["loss"]
 
     # -- sampling -----------------------------------------------------------------------------
-    def _predict(self, x, lat, numbers, mask, t: int):
+    def _predict(self, x, lat, numbers, mask, t: int, space_group=None, guidance: float = 0.0):
+        """Network output; with a space group and ``guidance`` w > 0, classifier-free guidance
+        (1 + w) * conditional - w * unconditional, both halves in one batched call."""
         tt = torch.full((x.shape[0],), t / self.T, device=x.device)
-        return self.network(x, lat, numbers, mask, tt)
+        if space_group is None or not getattr(self.network, "space_groups", 0):
+            return self.network(x, lat, numbers, mask, tt)
+        if guidance == 0:
+            return self.network(x, lat, numbers, mask, tt, space_group)
+        both = self.network(torch.cat([x, x]), torch.cat([lat, lat]), torch.cat([numbers, numbers]),
+                            torch.cat([mask, mask]), torch.cat([tt, tt]),
+                            torch.cat([space_group, torch.zeros_like(space_group)]))
+        b = x.shape[0]
+        return tuple((1 + guidance) * out[:b] - guidance * out[b:] for out in both)
 
     @torch.no_grad()
     def sample(
@@ -148,6 +168,9 @@ class CrystalDiffusion(nn.Module):
         sampler: Literal["ddim", "full"] = "ddim",
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        space_group: torch.Tensor | None = None,
+        guidance: float = 0.0,
+        project=None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate coordinates (B, A, 3) in [0, 1) and normalised lattices (B, 6).
 
@@ -158,6 +181,12 @@ class CrystalDiffusion(nn.Module):
             sampler: ``"ddim"`` deterministic few-step sampler, or ``"full"`` ancestral
                 (predictor-corrector on the torus) sampler.
             seed, generator: source of randomness; the same seed gives the same result.
+            space_group: (B,) space-group numbers for a conditional model (0: none).
+            guidance: classifier-free guidance weight w (0: the conditional prediction alone).
+            project: ``f(x0, lattice0) -> (x0, lattice0)`` applied to the predicted clean state at
+                every step (DDIM only), e.g. :class:`~genms_pmg.structures.diffusion.symmetry.WyckoffSkeleton`
+                to keep samples on a template's Wyckoff skeleton: the network denoises freely and the
+                estimate it steers towards always has the template's symmetry.
         """
         if generator is None:
             generator = torch.Generator().manual_seed(0 if seed is None else seed)
@@ -170,13 +199,17 @@ class CrystalDiffusion(nn.Module):
             x = randn(b, a, 3)
         if sampler not in ("ddim", "full"):
             raise ValueError(f"sampler must be 'ddim' or 'full', not {sampler!r}")
+        if project is not None and (sampler != "ddim" or self.coords != "wrapped"):
+            raise ValueError("a projection (Wyckoff skeleton) needs the 'ddim' sampler and wrapped coordinates")
+        if project is not None:
+            return self._sample_projected(x, lat, atomic_numbers, mask, steps or 50, space_group, guidance, project)
         n = min(steps or (50 if sampler == "ddim" else self.T), self.T)
         ts = sorted({round(v) for v in torch.linspace(self.T, 1, n).tolist()}, reverse=True)
         for i, t in enumerate(ts):
             s = ts[i + 1] if i + 1 < len(ts) else 0
             if sampler == "full" and self.coords == "wrapped":
-                x = self._corrector(x, lat, atomic_numbers, mask, t, randn)
-            eps_x, eps_l = self._predict(x * mask[..., None], lat, atomic_numbers, mask, t)
+                x = self._corrector(x, lat, atomic_numbers, mask, t, randn, space_group, guidance)
+            eps_x, eps_l = self._predict(x * mask[..., None], lat, atomic_numbers, mask, t, space_group, guidance)
             stochastic = sampler == "full"
             lat = self._ddpm_step(lat, eps_l, t, s, randn if stochastic else None)
             if self.coords == "wrapped":
@@ -185,6 +218,25 @@ class CrystalDiffusion(nn.Module):
                 x = self._ddpm_step(x, eps_x, t, s, randn if stochastic else None)
         if self.coords == "naive":
             x = torch.remainder((x + 1) / 2, 1.0)
+        x = torch.where(x >= 1.0, torch.zeros_like(x), x)
+        return x * mask[..., None], lat
+
+    def _sample_projected(self, x, lat, numbers, mask, steps: int, space_group, guidance: float, project):
+        """DDIM with the clean-state estimate projected at every step (DDIM-style x0 projection)."""
+        n = min(steps, self.T)
+        ts = sorted({round(v) for v in torch.linspace(self.T, 1, n).tolist()}, reverse=True)
+        for i, t in enumerate(ts):
+            s = ts[i + 1] if i + 1 < len(ts) else 0
+            pred_x, eps_l = self._predict(x * mask[..., None], lat, numbers, mask, t, space_group, guidance)
+            ab_t, ab_s = self.alpha_bar[t], self.alpha_bar[s]
+            lat0 = ((lat - (1 - ab_t).sqrt() * eps_l) / ab_t.sqrt()).clamp(-5, 5)
+            sig_t, sig_s = self.sigmas[t], self.sigmas[s]
+            score = pred_x * self.score_norm[t].sqrt()
+            x0 = torch.remainder(x + sig_t**2 * score, 1.0)
+            x0, lat0 = project(x0, lat0)
+            eps_l = (lat - ab_t.sqrt() * lat0) / (1 - ab_t).sqrt()  # the noise consistent with the projection
+            lat = ab_s.sqrt() * lat0 + (1 - ab_s).sqrt() * eps_l
+            x = torch.remainder(x0 - sig_s * sig_t * score, 1.0)
         x = torch.where(x >= 1.0, torch.zeros_like(x), x)
         return x * mask[..., None], lat
 
@@ -213,10 +265,10 @@ class CrystalDiffusion(nn.Module):
             x = x + step * score + std * randn(*x.shape)
         return torch.remainder(x, 1.0)
 
-    def _corrector(self, x, lat, numbers, mask, t: int, randn) -> torch.Tensor:
+    def _corrector(self, x, lat, numbers, mask, t: int, randn, space_group=None, guidance: float = 0.0) -> torch.Tensor:
         """One Langevin corrector step on coordinates (DiffCSP)."""
         sig = self.sigmas[t]
-        pred, _ = self._predict(x * mask[..., None], lat, numbers, mask, t)
+        pred, _ = self._predict(x * mask[..., None], lat, numbers, mask, t, space_group, guidance)
         step = self.corrector_lr * (sig / self.sigmas[1]) ** 2
         x = x + step * pred * self.score_norm[t].sqrt() + (2 * step).sqrt() * randn(*x.shape)
         return torch.remainder(x, 1.0)

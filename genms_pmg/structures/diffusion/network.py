@@ -100,6 +100,10 @@ class CrystalDenoiser(nn.Module):
             ``fourier`` harmonics) that biases attention scores and values; 0 turns it off (plain
             attention, the first shipped variant). Pairs make the score depend on relative
             positions, which is what a periodic crystal's energy depends on.
+        space_groups: number of conditioning classes (231: row 0 is "no space group", rows 1-230
+            the space groups); 0 builds an unconditional model (the first shipped ones). The class
+            embedding is added to the time embedding and starts at zero, so a conditional model can
+            be warm-started from an unconditional one without changing its first predictions.
     """
 
     def __init__(
@@ -112,18 +116,25 @@ class CrystalDenoiser(nn.Module):
         dropout: float = 0.1,
         fourier: int = 4,
         pair_dim: int = 0,
+        space_groups: int = 0,
     ) -> None:
         super().__init__()
         self.config = {
             "width": width, "mults": tuple(mults), "blocks_per_level": blocks_per_level,
             "head_dim": head_dim, "dropout": dropout, "fourier": fourier, "pair_dim": pair_dim,
         }
+        if space_groups:
+            self.config["space_groups"] = space_groups
         self.fourier, self.pair_dim = fourier, pair_dim
         if pair_dim:
             n_pair = 6 * max(fourier, 1)
             self.pair_mlp = nn.Sequential(nn.Linear(n_pair + 1, pair_dim), nn.SiLU(), nn.Linear(pair_dim, pair_dim))
         d_time = 4 * width
         self.time_mlp = nn.Sequential(nn.Linear(width, d_time), nn.SiLU(), nn.Linear(d_time, d_time))
+        self.space_groups = space_groups
+        if space_groups:
+            self.space_group_embedding = nn.Embedding(space_groups, d_time)
+            nn.init.zeros_(self.space_group_embedding.weight)
         self.species = nn.Embedding(NUM_ELEMENTS, width)
         self.coord_in = nn.Linear(6 * fourier if fourier else 3, width)
         self.lattice_in = nn.Linear(6, width)
@@ -168,10 +179,14 @@ class CrystalDenoiser(nn.Module):
         return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1).flatten(-2)
 
     def forward(
-        self, x: torch.Tensor, lattice: torch.Tensor, atomic_numbers: torch.Tensor, mask: torch.Tensor, t: torch.Tensor
+        self, x: torch.Tensor, lattice: torch.Tensor, atomic_numbers: torch.Tensor, mask: torch.Tensor, t: torch.Tensor,
+        space_group: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, A, 3) noisy coords; lattice: (B, 6); atomic_numbers, mask: (B, A); t: (B,) in [0, 1]."""
+        """x: (B, A, 3) noisy coords; lattice: (B, 6); atomic_numbers, mask: (B, A); t: (B,) in [0, 1];
+        space_group: (B,) long, 0 for "unconditional" (ignored by an unconditional model)."""
         temb = self.time_mlp(timestep_embedding(t, self.config["width"]))
+        if self.space_groups and space_group is not None:
+            temb = temb + self.space_group_embedding(space_group.clamp(0, self.space_groups - 1))
         species = self.species((atomic_numbers - 1).clamp(0, NUM_ELEMENTS - 1))
         atoms = self.coord_in(self._coord_features(x)) + species
         lat = (self.lattice_in(lattice) + self.lattice_type)[:, None]

@@ -25,6 +25,7 @@ __all__ = [
     "CrystalBatch",
     "LatticeStats",
     "load_structures_csv",
+    "space_group_number",
     "structures_to_batch",
     "tensors_to_structures",
 ]
@@ -42,20 +43,33 @@ class CrystalBatch:
         atomic_numbers: (B, A) long; zero on padding.
         mask: (B, A) bool, True on real atoms.
         lattice: (B, 6) normalised lattice (see :class:`LatticeStats`).
+        space_group: (B,) long space-group numbers (0 = unknown), the class a conditional model sees.
     """
 
     frac: torch.Tensor
     atomic_numbers: torch.Tensor
     mask: torch.Tensor
     lattice: torch.Tensor
+    space_group: torch.Tensor | None = None
+
+    def _tensors(self) -> tuple:
+        sg = self.space_group if self.space_group is not None else torch.zeros(len(self), dtype=torch.long)
+        return self.frac, self.atomic_numbers, self.mask, self.lattice, sg
 
     def index(self, idx: torch.Tensor) -> CrystalBatch:
         """Select rows, e.g. a random minibatch of a dataset held as one batch."""
-        return CrystalBatch(self.frac[idx], self.atomic_numbers[idx], self.mask[idx], self.lattice[idx])
+        return CrystalBatch(*(t[idx] for t in self._tensors()))
 
     def to(self, device: torch.device | str) -> CrystalBatch:
         """Move every tensor to ``device``."""
-        return CrystalBatch(*(t.to(device) for t in (self.frac, self.atomic_numbers, self.mask, self.lattice)))
+        return CrystalBatch(*(t.to(device) for t in self._tensors()))
+
+    def cropped(self) -> CrystalBatch:
+        """Drop padding columns no row uses (atoms are packed at the front), so a batch of small
+        cells costs what its largest cell needs rather than ``max_atoms``."""
+        n = max(int(self.mask.sum(1).max()), 1)
+        f, z, m, lat, sg = self._tensors()
+        return CrystalBatch(f[:, :n], z[:, :n], m[:, :n], lat, sg)
 
     def __len__(self) -> int:
         return self.frac.shape[0]
@@ -128,8 +142,21 @@ class LatticeStats:
         return float(sum(self.atom_volumes[min(max(z, 1), NUM_ELEMENTS) - 1] for z in atomic_numbers))
 
 
-def structures_to_batch(structures: list[Structure], stats: LatticeStats) -> CrystalBatch:
-    """Encode structures (each with at most ``stats.max_atoms`` sites) as a padded batch."""
+def space_group_number(structure: Structure, *, symprec: float = 0.1) -> int:
+    """spglib's space-group number at a loose tolerance (relaxed DFT cells are slightly off); 1 on failure."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        return int(SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_number())
+    except Exception:  # noqa: BLE001 - spglib fails on degenerate cells: treat them as P1
+        return 1
+
+
+def structures_to_batch(structures: list[Structure], stats: LatticeStats, *, space_groups: bool = False) -> CrystalBatch:
+    """Encode structures (each with at most ``stats.max_atoms`` sites) as a padded batch.
+
+    ``space_groups=True`` also finds each structure's space group (for a conditional model).
+    """
     b, a = len(structures), stats.max_atoms
     frac = torch.zeros(b, a, 3)
     numbers = torch.zeros(b, a, dtype=torch.long)
@@ -145,7 +172,8 @@ def structures_to_batch(structures: list[Structure], stats: LatticeStats) -> Cry
         mask[i, :n] = True
         lattice[i] = torch.as_tensor((_raw_lattice(s) - mean) / std, dtype=torch.float32)
     frac = torch.where(frac >= 1.0, torch.zeros_like(frac), frac)
-    return CrystalBatch(frac, numbers, mask, lattice)
+    sg = torch.tensor([space_group_number(s) for s in structures] if space_groups else [0] * b, dtype=torch.long)
+    return CrystalBatch(frac, numbers, mask, lattice, sg)
 
 
 def tensors_to_structures(
@@ -170,7 +198,8 @@ def tensors_to_structures(
 
 
 def load_structures_csv(
-    path: str | Path, *, max_atoms: int = 20, limit: int | None = None, niggli: bool = False
+    path: str | Path, *, max_atoms: int = 20, limit: int | None = None, niggli: bool = False,
+    keep_columns: tuple[str, ...] = (),
 ) -> list[Structure]:
     """Read a CSV(.gz) with a ``cif`` column (MP-20 / OQMD-ICSD layout) into Structures.
 
@@ -184,6 +213,7 @@ def load_structures_csv(
         niggli: replace each cell by its Niggli-reduced equivalent. One crystal has many cells
             (a hexagonal cell with gamma 120 or 60 degrees, rhombohedral 40 or 70 degrees); training on
             one canonical choice removes that spurious multimodality from the lattice the model learns.
+        keep_columns: CSV columns copied into each structure's ``properties`` (e.g. ``proto_name``).
     """
     from pymatgen.io.cif import CifParser
 
@@ -209,6 +239,8 @@ def load_structures_csv(
                 continue
             if niggli:
                 s = s.get_reduced_structure("niggli")
+            for column in keep_columns:
+                s.properties[column] = row.get(column)
             kept.append(s)
             if limit is not None and len(kept) >= limit:
                 break

@@ -11,6 +11,7 @@ import copy
 import json
 import math
 import os
+import platform
 import shutil
 import time
 from pathlib import Path
@@ -72,6 +73,13 @@ class DiffusionTrainer:
         seed: seeds batch order and noise.
         device: where to train.
         progress: show a tqdm bar.
+        p_uncond: for a space-group-conditional network, the share of rows trained without their
+            space group (classifier-free guidance needs both predictions from one model).
+        bucket_width: draw each batch from cells whose atom counts fall in one bucket of this width
+            and drop unused padding, so a batch of 6-atom cells is not padded to ``max_atoms``
+            (0: uniform batches padded to ``max_atoms``, the first shipped model's setting).
+        init_from: start a new run from the weights (EMA) of this checkpoint instead of random
+            ones; parameters it lacks (a new space-group embedding) keep their initial values.
     """
 
     def __init__(
@@ -99,6 +107,9 @@ class DiffusionTrainer:
         seed: int = 0,
         device: str = "cpu",
         progress: bool = True,
+        p_uncond: float = 0.1,
+        bucket_width: int = 4,
+        init_from: str | Path | None = None,
     ) -> None:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
@@ -116,14 +127,34 @@ class DiffusionTrainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.hparams = {"batch_size": batch_size, "lr": lr, "betas": list(betas), "ema_decay": ema_decay,
                             "grad_clip": grad_clip, "seed": seed, "max_atoms": max_atoms,
-                        "warmup": warmup, "total_steps": total_steps, "min_lr_ratio": min_lr_ratio}
+                        "warmup": warmup, "total_steps": total_steps, "min_lr_ratio": min_lr_ratio,
+                        "p_uncond": p_uncond, "bucket_width": bucket_width}
+        self.p_uncond, self.bucket_width = p_uncond, bucket_width
         ckpt_path = self.out_dir / CHECKPOINT
         resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
         if resume is not None:
             stats = LatticeStats.from_dict(resume["stats"])
+        if resume is None and init_from is not None:
+            warm = torch.load(init_from, map_location="cpu", weights_only=False)
+            stats = stats or LatticeStats.from_dict({**warm["stats"], "max_atoms": max_atoms})
+            try:
+                missing, unexpected = self.diffusion.load_state_dict(warm.get("ema") or warm["model"], strict=False)
+            except RuntimeError:  # shapes differ: another width, head or pair size
+                missing, unexpected = [], ["(tensor shapes differ)"]
+            if unexpected:
+                raise ValueError(f"{init_from} was trained with other network settings "
+                                 f"({warm['config']['network']}); give the same width, mults and pair size")
+            self.ema.load_state_dict(self.diffusion.state_dict())
+            self.hparams["init_from"] = {"path": str(init_from), "step": warm.get("step"),
+                                         "new_parameters": sorted(missing)}
         self.stats = stats or LatticeStats.fit(train, max_atoms=max_atoms)
-        self.data = structures_to_batch(train, self.stats)
-        self.val = structures_to_batch(val, self.stats) if val else None
+        conditional = bool(getattr(self.diffusion.network, "space_groups", 0))
+        self.data = structures_to_batch(train, self.stats, space_groups=conditional)
+        self.val = structures_to_batch(val, self.stats, space_groups=conditional) if val else None
+        sizes = self.data.mask.sum(1)
+        keys = (sizes - 1) // bucket_width if bucket_width else torch.zeros_like(sizes)
+        self.buckets = [torch.nonzero(keys == k).flatten() for k in torch.unique(keys)]
+        self.bucket_weights = torch.tensor([len(b) for b in self.buckets], dtype=torch.float)
         if resume is not None:
             self.diffusion.load_state_dict(resume["model"])
             self.ema.load_state_dict(resume["ema"])
@@ -132,6 +163,11 @@ class DiffusionTrainer:
             self.elapsed_s = float(resume.get("elapsed_s", 0.0))
             if "rng" in resume:
                 self.gen.set_state(resume["rng"])
+            self.hparams["init_from"] = resume["config"].get("trainer", {}).get("init_from")
+            self.resumed_from = {"step": self.step, "elapsed_s": self.elapsed_s,
+                                 "saved_at": resume.get("saved_at"), "saved_on": resume.get("saved_on")}
+        else:
+            self.resumed_from = None
 
     def config(self) -> dict:
         """Everything needed to rebuild the model, plus the training settings."""
@@ -144,7 +180,8 @@ class DiffusionTrainer:
             "model": self.diffusion.state_dict(), "ema": self.ema.state_dict(),
             "optimizer": self.opt.state_dict(), "step": self.step, "stats": self.stats.to_dict(),
             "config": self.config(), "rng": self.gen.get_state(),
-            "elapsed_s": self.elapsed_s,
+            "elapsed_s": self.elapsed_s, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "saved_on": platform.node(),
         })
         return path
 
@@ -170,7 +207,7 @@ class DiffusionTrainer:
         lr = self.learning_rate(self.step)
         for group in self.opt.param_groups:
             group["lr"] = lr
-        terms = self.diffusion.loss_terms(batch.to(self.device), generator=self.gen)
+        terms = self.diffusion.loss_terms(batch.to(self.device), generator=self.gen, p_uncond=self.p_uncond)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.diffusion.parameters(), self.grad_clip)
@@ -178,6 +215,12 @@ class DiffusionTrainer:
         self.step += 1
         self._update_ema()
         return {k: float(v.detach()) for k, v in terms.items()} | {"grad_norm": float(gnorm), "lr": lr}
+
+    def next_batch(self) -> CrystalBatch:
+        """A random batch from one atom-count bucket (chosen in proportion to its size), padding cropped."""
+        bucket = self.buckets[int(torch.multinomial(self.bucket_weights, 1, generator=self.gen))]
+        idx = bucket[torch.randint(0, len(bucket), (self.batch_size,), generator=self.gen)]
+        return self.data.index(idx).cropped()
 
     @torch.no_grad()
     def validate(self, *, max_batches: int = 8) -> float | None:
@@ -199,9 +242,14 @@ class DiffusionTrainer:
         """Train until ``steps`` total steps (counting resumed ones); returns the final step."""
         bar = tqdm(total=steps, initial=self.step, disable=not self.progress, desc="diffusion")
         t0, start_elapsed = time.perf_counter(), self.elapsed_s
+        if self.resumed_from is not None and self.step < steps:
+            self._log({"event": "resumed", **self.resumed_from, "resumed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                       "resumed_on": platform.node(), "target_steps": steps})
+        elif self.step == 0 and self.hparams.get("init_from"):
+            self._log({"event": "initialised", "init_from": self.hparams["init_from"],
+                       "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "target_steps": steps})
         while self.step < steps:
-            idx = torch.randint(0, len(self.data), (self.batch_size,), generator=self.gen)
-            terms = self.train_step(self.data.index(idx))
+            terms = self.train_step(self.next_batch())
             self.elapsed_s = start_elapsed + time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.4f}")
