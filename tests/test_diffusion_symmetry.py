@@ -240,6 +240,11 @@ def test_train_cli_conditions_and_warm_starts(val_tiny_args, tmp_path, capsys):
                  "--space-groups", "--init-from", str(base / "checkpoint.pt"), *val_tiny_args]) == 0
     ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert ckpt["config"]["network"]["space_groups"] == 231
+    assert main(["train-diffusion", "--train", str(VAL_CSV), "--limit", "24", "--out", str(run), "--steps", "4",
+                 "--space-groups", "--export", str(tmp_path / "model.pt"), *val_tiny_args]) == 0
+    slim = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=False)
+    assert slim["step"] == 4 and "optimizer" not in slim and "model" not in slim
+    assert DiffusionGenerator(weights=tmp_path / "model.pt").conditional
     assert "starting from the weights of" in capsys.readouterr().err
     wider = ["--width", "32" if "16" in val_tiny_args else "16"]
     assert main(["train-diffusion", "--train", str(VAL_CSV), "--limit", "24", "--out", str(tmp_path / "w"),

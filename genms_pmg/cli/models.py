@@ -35,6 +35,8 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.export is not None and (args.export.is_dir() or not args.export.parent.is_dir()):
+        raise UsageError(f"--export {args.export} must be a file path in an existing folder, e.g. model.pt")
     if args.init_from is not None and not args.init_from.is_file():
         raise UsageError(f"--init-from {args.init_from} does not exist; give a checkpoint such as the shipped model.pt")
     if not 0 <= args.p_uncond < 1:
@@ -84,6 +86,11 @@ def _cmd_train_diffusion(args: argparse.Namespace) -> int:
           file=sys.stderr)
     step = trainer.train(args.steps)
     print(f"trained to step {step}; checkpoint {args.out / CHECKPOINT}, log {args.out / 'log.jsonl'}", file=sys.stderr)
+    if args.export is not None:
+        from genms_pmg.structures.diffusion.trainer import export_weights
+
+        export_weights(args.out / CHECKPOINT, args.export)
+        print(f"sampling weights written to {args.export}", file=sys.stderr)
     return 0
 
 
@@ -121,6 +128,8 @@ def _cmd_csp_benchmark(args: argparse.Namespace) -> int:
         rows = load_benchmark_rows(args.csv, limit=args.limit, max_atoms=args.max_atoms)
     if not rows:
         raise UsageError(f"{args.csv} has no structures with at most {args.max_atoms} sites")
+    if args.relax_top < 0 or (args.relax_top and args.no_energy):
+        raise UsageError("--relax-top needs a count of 0 or more and the energy model (drop --no-energy)")
     energy_model = None
     if not args.no_energy:
         from genms_pmg.plugins import create
@@ -130,12 +139,12 @@ def _cmd_csp_benchmark(args: argparse.Namespace) -> int:
     summary, records = run_csp_benchmark(
         rows, generators, k=args.samples, seed=args.seed, records_path=records_path, energy_model=energy_model,
         diffusion_weights=args.weights, diffusion_steps=args.steps, diffusion_sampler=args.sampler,
-        progress=not args.no_progress,
+        progress=not args.no_progress, relax_top=args.relax_top,
     )
     settings = {"csv": str(args.csv), "rows": len(rows), "samples": args.samples, "generators": generators,
                 "seed": args.seed, "max_atoms": args.max_atoms, "diffusion_steps": args.steps,
                 "diffusion_sampler": args.sampler, "weights": str(args.weights) if args.weights else "shipped",
-                "energy_ranking": energy_model is not None}
+                "energy_ranking": energy_model is not None, "relax_top": args.relax_top}
     print(format_table(summary))
     payload = {"settings": settings, "summary": summary, "records": records}
     if train_csv is not None:

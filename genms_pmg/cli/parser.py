@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of rows trained without their space group (default 0.1)")
     train.add_argument("--bucket-width", type=int, default=4,
                        help="batch cells of similar atom count, in buckets this wide, and drop unused padding (default 4; 0 off)")
+    train.add_argument("--export", type=Path, default=None, metavar="PT",
+                       help="after training, write the sampling-only weights (EMA, config, statistics) here, "
+                       "e.g. genms_pmg/structures/diffusion/weights/model.pt")
     train.add_argument("--init-from", type=Path, default=None, metavar="PT",
                        help="start a new run from this checkpoint's weights, e.g. the shipped model.pt")
     train.add_argument("--force", action="store_true", help="train into an --out folder that holds other files")
@@ -247,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     csp.add_argument("--weights", type=Path, default=None, help="diffusion checkpoint (default: the shipped model)")
     csp.add_argument("--steps", type=_positive_int, default=50, help="diffusion sampling steps (default 50)")
     csp.add_argument("--sampler", choices=("ddim", "full"), default="ddim", help="diffusion sampler (default ddim)")
+    csp.add_argument("--relax-top", type=int, default=0, metavar="N",
+                     help="also relax the N lowest-energy samples per row with CHGNet and report matches after "
+                     "relaxation (default 0: the literature's unrelaxed protocol only)")
     csp.add_argument("--unseen-prototypes", action="store_true",
                      help="also report the rows whose OQMD prototype label never occurs in the training CSV "
                      "(no template of that structure type exists there)")

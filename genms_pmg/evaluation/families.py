@@ -260,7 +260,7 @@ def summarize(records: list[dict], families: Sequence[str]) -> dict:
                  "seconds": sum(s.get("seconds", 0.0) for s in searches),
                  "errors": [s["error"] for s in searches if s.get("error")],
                  "by_generator": {g: _rates([c for c in cands if c.get("generator") == g])
-                                  for g in sorted({c.get("generator") for c in cands} - {None})}}
+                                  for g in sorted({c.get("generator") for c in cands + raw} - {None})}}
         if relax and relax["relaxed"]:
             good = [r for r in relax["relaxed"] if math.isfinite(r["e_form_relaxed"])]
             entry["relaxed"] = {

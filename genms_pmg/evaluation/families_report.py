@@ -84,11 +84,15 @@ def to_markdown(summary: dict, *, command: str, records: list[dict]) -> str:
                      f"{_pct(r.get('structural'))} | {_pct(r.get('composition'))} | {_pct(r.get('uniqueness'))} | "
                      f"{_pct(r.get('match'))} | {_ev(r.get('e_form'))} | {relax_txt} | "
                      f"{_pct(rel['match_after']) if rel else 'n/a'} | {_pct(g.get('match'))} | {f['seconds']:.0f} |")
-    lines += ["", "## By generator (returned structures)", "", "| family | generator | n | match | uniqueness | E_f |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "## By generator (returned structures)", "",
+              "share: the generator's part of the structures the search returned for the family.", "",
+              "| family | generator | n | share | match | uniqueness | E_f |", "|---|---|---|---|---|---|---|"]
     for key in keys:
+        total = sum(r["n"] for r in fams[key]["by_generator"].values())
         for gen, r in fams[key]["by_generator"].items():
-            lines.append(f"| {key} | {gen} | {r['n']} | {_pct(r.get('match'))} | {_pct(r.get('uniqueness'))} | {_ev(r.get('e_form'))} |")
+            share = _pct(r["n"] / total) if total else "n/a"
+            lines.append(f"| {key} | {gen} | {r['n']} | {share} | {_pct(r.get('match'))} | {_pct(r.get('uniqueness'))} | "
+                         f"{_ev(r.get('e_form'))} |")
     counts = reference_counts(keys)
     lines += ["", "## How the match references are chosen", "",
               "Per family: the AFLOW prototypes named on its card (pymatgen's `AFLOW_PROTOTYPE_LIBRARY`) and, for each "

@@ -178,6 +178,8 @@ class DiffusionGenerator(CrystalGenerator):
             warnings.simplefilter("ignore")
             made = self.templates.generate(composition, n=max(self.max_skeletons, 1) * (3 if exact else 1), seed=seed,
                                            family=family, max_atoms=limit, space_group=space_group)
+        if family and any(g.info.get("family_match") for g in made):  # the family's own prototypes only
+            made = [g for g in made if g.info.get("family_match")]
         out = []
         for g in made:
             if exact is not None and len(g.structure) != exact:
