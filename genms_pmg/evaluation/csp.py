@@ -111,7 +111,7 @@ def make_matcher():
 
 
 def make_csp_generator(name: str, *, exclude_formulas: Iterable[str] = (), diffusion_weights: str | Path | None = None,
-                       diffusion_steps: int = 50, diffusion_sampler: str = "ddim") -> tuple[CrystalGenerator, dict]:
+                       diffusion_steps: int = 100, diffusion_sampler: str = "full") -> tuple[CrystalGenerator, dict]:
     """Build a generator for the benchmark and the settings that identify its results."""
     if name == "templates":
         from genms_pmg.structures.templates import TemplateGenerator
@@ -325,8 +325,8 @@ def run_csp_benchmark(
     records_path: str | Path | None = None,
     energy_model=None,
     diffusion_weights: str | Path | None = None,
-    diffusion_steps: int = 50,
-    diffusion_sampler: str = "ddim",
+    diffusion_steps: int = 100,
+    diffusion_sampler: str = "full",
     progress: bool = True,
     on_record: Callable[[dict], None] | None = None,
     relax_top: int = 0,
