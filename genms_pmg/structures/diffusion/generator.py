@@ -48,7 +48,8 @@ class DiffusionGenerator(CrystalGenerator):
         symmetry: see above.
         guidance: classifier-free guidance weight for a conditional model (0: conditional only).
         max_atoms: largest cell sampled (default 96: a garnet's 80-atom primitive cell fits).
-        batch_size: samples per network batch.
+        batch_size: samples per network batch; cells are sorted by size first, so small batches waste
+            little padding (64 mixed validation cells: 7.5 structures/s in batches of 16, 4.5 in one of 64).
         templates: the template generator that supplies skeletons (default: all OQMD-ICSD and AFLOW
             templates; a leave-formula-out one in benchmarks).
         max_skeletons: at most this many distinct templates share the ``n`` samples.
@@ -66,7 +67,7 @@ class DiffusionGenerator(CrystalGenerator):
         symmetry: Literal["auto", "free", "skeleton"] = "auto",
         guidance: float = 0.0,
         max_atoms: int = 96,
-        batch_size: int = 64,
+        batch_size: int = 16,
         templates=None,
         max_skeletons: int = 3,
     ) -> None:
@@ -148,7 +149,9 @@ class DiffusionGenerator(CrystalGenerator):
         if per_fu > limit:
             return []
         rng = np.random.default_rng(seed)
-        z_list = self._choose_z(per_fu, limit, n, rng)
+        # free sampling stays within the training cells' size unless one formula unit is larger: the
+        # model never saw bigger free cells, and each costs quadratically more (a 95-atom SrTiO3 cell)
+        z_list = self._choose_z(per_fu, min(limit, max(self.stats.max_atoms, per_fu)), n, rng)
         unit = [el.Z for el, a in amounts.items() for _ in range(round(a))]
         sg = space_group or self._family_space_group(family)
         return self._sample([sorted(unit * z) for z in z_list], seed=seed, z_list=z_list, space_group=sg)
