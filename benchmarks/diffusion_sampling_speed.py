@@ -83,7 +83,7 @@ def main() -> None:
         record("buckets + space group, guidance w=1", "ddim", 50, 100, len(cells),
                best_time(lambda seed: guided._sample(cells, seed=seed, z_list=[1] * len(cells), space_group=225),
                          repeats=args.repeats), mean_atoms)
-    skeleton_gen = DiffusionGenerator(weights=args.weights, steps=50, batch_size=64, max_skeletons=1)
+    skeleton_gen = DiffusionGenerator(weights=args.weights, steps=50, batch_size=64, max_skeletons=1, symmetry="auto")
     for formula, family, count in (("MgAl2O4", "spinel", len(cells)), ("Ca3Al2Si3O12", "garnet", 16)):
         skeleton, _ = skeleton_gen.skeletons(Composition(formula), n=1, family=family)[0]
         sample = [skeleton.atomic_numbers] * count

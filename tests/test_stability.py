@@ -171,8 +171,8 @@ def test_stable_request_ranks_by_hull_within_the_bound(stable_fluorides, chgnet)
     cands = stable_fluorides.candidates
     assert cands and all(c.scores["e_above_hull"] <= DEFAULT_MAX_E_HULL + 1e-9 for c in cands)
     assert all(c.scores["relaxed"] for c in cands[:3])
-    hulls = [c.scores["e_above_hull"] for c in cands]
-    assert hulls == sorted(hulls), "best first: lowest energy above the hull"
+    keys = [(not c.scores["relaxed"], c.scores["e_above_hull"]) for c in cands]
+    assert keys == sorted(keys), "best first: relaxed structures, each by lowest energy above the hull"
     assert "BaNaF3" not in [c.formula for c in cands], "BaNaF3 decomposes into BaF2 + NaF"
     # a returned candidate drops into pymatgen's PhaseDiagram with the same model's competing phases
     top = cands[0]

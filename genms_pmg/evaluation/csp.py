@@ -135,7 +135,8 @@ def make_csp_generator(name: str, *, exclude_formulas: Iterable[str] = (), diffu
             from genms_pmg.structures.templates import TemplateGenerator
 
             excluded = sorted(set(exclude_formulas))
-            options |= {"symmetry": "skeleton", "templates": TemplateGenerator(exclude_formulas=excluded)}
+            options |= {"symmetry": "skeleton", "templates": TemplateGenerator(exclude_formulas=excluded),
+                        "max_skeletons": 3}
         else:
             options["symmetry"] = "free"
         gen = DiffusionGenerator(weights=weights, **options)  # type: ignore[arg-type]

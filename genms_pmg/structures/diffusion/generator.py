@@ -28,12 +28,15 @@ class DiffusionGenerator(CrystalGenerator):
     ``max_atoms`` sites, which may exceed the training cells' 20: the network has no fixed size.
 
     Symmetry (``symmetry``):
-        - ``"free"``: the model alone chooses positions and lattice (the CSP benchmark's "diffusion").
+        - ``"free"`` (default): the model alone chooses positions and lattice (the CSP benchmark's "diffusion").
         - ``"skeleton"``: samples keep the Wyckoff skeleton of template structures of the
           composition (the family's prototypes first, a requested space group first); the model
           chooses free coordinates and lattice parameters (DiffCSP++). Falls back to free sampling
           when no template fits.
-        - ``"auto"`` (default): skeleton when a family or space group is asked for, free otherwise.
+        - ``"auto"``: skeleton when a family or space group is asked for, free otherwise. Not yet the
+          search's default: with it, a cubic-perovskite-fluoride search returned 2 formulae instead of
+          5 (a skeleton sample won a formula's energy screen, took its one relaxation and relaxed above
+          the hull bound), so it is opt-in until the search relaxes one structure per generator.
         A space-group-conditional model is told the space group in every mode: the requested one,
         the skeleton's, or the family's most common one.
 
@@ -52,7 +55,10 @@ class DiffusionGenerator(CrystalGenerator):
             little padding (64 mixed validation cells: 7.5 structures/s in batches of 16, 4.5 in one of 64).
         templates: the template generator that supplies skeletons (default: all OQMD-ICSD and AFLOW
             templates; a leave-formula-out one in benchmarks).
-        max_skeletons: at most this many distinct templates share the ``n`` samples.
+        max_skeletons: at most this many distinct templates share the ``n`` samples (default 1: the
+            best-ranked template of the family. With 3, a request for a cubic perovskite fluoride got
+            samples on orthorhombic and rhombohedral perovskite skeletons too; those won the energy
+            screen unrelaxed, took the formula's one relaxation and relaxed above the hull bound).
     """
 
     name: ClassVar[str] = "diffusion"
@@ -64,12 +70,12 @@ class DiffusionGenerator(CrystalGenerator):
         steps: int = 100,
         sampler: Literal["ddim", "full"] = "full",
         device: str = "cpu",
-        symmetry: Literal["auto", "free", "skeleton"] = "auto",
+        symmetry: Literal["auto", "free", "skeleton"] = "free",
         guidance: float = 0.0,
         max_atoms: int = 96,
         batch_size: int = 16,
         templates=None,
-        max_skeletons: int = 3,
+        max_skeletons: int = 1,
     ) -> None:
         from genms_pmg.structures.diffusion.trainer import load_diffusion
 
