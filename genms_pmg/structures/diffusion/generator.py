@@ -182,20 +182,18 @@ class DiffusionGenerator(CrystalGenerator):
         return self._sample([numbers] * n, seed=seed, z_list=[z] * n, space_group=space_group)
 
     def skeletons(self, composition: Composition, *, n: int, seed: int = 0, family: str | None = None,
-                  limit: int | None = None, space_group: int | None = None, exact: int | None = None) -> list:
+                  limit: int | None = None, space_group: int | None = None) -> list:
         """Up to ``max_skeletons`` Wyckoff skeletons from the composition's best-ranked templates."""
         from genms_pmg.structures.diffusion.symmetry import WyckoffSkeleton
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            made = self.templates.generate(composition, n=max(self.max_skeletons, 1) * (3 if exact else 1), seed=seed,
+            made = self.templates.generate(composition, n=max(self.max_skeletons, 1), seed=seed,
                                            family=family, max_atoms=limit, space_group=space_group)
         if family and any(g.info.get("family_match") for g in made):  # the family's own prototypes only
             made = [g for g in made if g.info.get("family_match")]
         out = []
         for g in made:
-            if exact is not None and len(g.structure) != exact:
-                continue
             try:
                 out.append((WyckoffSkeleton(g.structure, self.stats), g.info))
             except ValueError as err:
@@ -204,10 +202,10 @@ class DiffusionGenerator(CrystalGenerator):
                 break
         return out
 
-    def _generate_on_skeletons(self, composition, *, n: int, seed: int, family, limit, space_group,
-                               exact: int | None = None) -> list[GeneratedStructure]:
+    def _generate_on_skeletons(self, composition, *, n: int, seed: int, family, limit,
+                               space_group) -> list[GeneratedStructure]:
         skeletons = self.skeletons(composition, n=n, seed=seed, family=family, limit=limit,
-                                   space_group=space_group, exact=exact)
+                                   space_group=space_group)
         if not skeletons:
             return []
         out: list[GeneratedStructure] = []
