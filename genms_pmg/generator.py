@@ -126,7 +126,7 @@ class LanguageStructureGenerator(StructureGenerator):
         structures: L, structures per formula and generator.
         width: W, formulae expanded into structures.
         relax: relax the best structures of each formula before ranking (False: rank unrelaxed).
-        relax_top: K, structures relaxed per expanded formula.
+        relax_top: K, structures relaxed per expanded formula and generator.
         relax_steps: FIRE step cap per relaxation.
         max_e_hull: hard bound on the energy above the hull (eV/atom); None uses the request's
             default ("stable" and "new" requests: the calibrated bound; "metastable": looser).

@@ -89,7 +89,7 @@ class SearchConfig:
         formulas: H, formulae proposed (more are asked for when too few pass R_hi).
         structures: L, structures generated per formula by each generator.
         width: W, formulae expanded into structures.
-        relax_top: K, structures of each expanded formula relaxed after the energy screen (0: none).
+        relax_top: K, structures of each expanded formula and generator relaxed after the energy screen (0: none).
         relax_steps: FIRE step cap of each relaxation.
         max_e_hull: hard energy-above-hull bound in eV/atom, or None for the request's default
             (``structure_scoring.stability_bound``).

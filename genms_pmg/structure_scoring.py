@@ -71,7 +71,9 @@ class StructureScorer:
     Args:
         energy_model: the R_lo energy plugin.
         heuristics: the structure checks (rerun on relaxed structures).
-        relax_top: K, structures of each formula relaxed after the screen (0: none).
+        relax_top: K, structures of each formula relaxed after the screen (0: none), the best K of
+            each generator: unrelaxed energies favour templates (relaxed DFT cells) over generated
+            cells that may relax lower, so each generator's best is judged relaxed, on merit.
         relax_steps: FIRE step cap; ``fmax`` the force threshold (eV/Å).
         max_e_hull: explicit hard bound (eV/atom), or None for :func:`stability_bound`.
         hull: compute E_above_hull against the competing phases.
@@ -138,7 +140,7 @@ class StructureScorer:
 
     # -- stage 2: relax the best K -----------------------------------------------------------
     def relax(self, request: Request, tree, nodes: list) -> None:
-        """Relax the best ``relax_top`` screened nodes; the relaxed structure replaces the input."""
+        """Relax the best ``relax_top`` screened nodes of each generator; the relaxed structure replaces the input."""
         from genms_pmg.energy.relax import MAX_VOLUME_RATIO, relax_many
 
         if self.relax_top <= 0:
@@ -151,7 +153,13 @@ class StructureScorer:
             return
         tiered = self.tiered_names()
         ready = sorted((n for n in nodes if n.passed and n.value is not None), key=lambda n: rank_key(n, tiered))
-        chosen = ready[: self.relax_top]
+        taken: dict[str, int] = {}
+        chosen = []
+        for node in ready:  # best first, at most relax_top per generator
+            generator = node.data.get("generator", "")
+            if taken.get(generator, 0) < self.relax_top:
+                taken[generator] = taken.get(generator, 0) + 1
+                chosen.append(node)
         if not chosen:
             return
         t0 = time.perf_counter()

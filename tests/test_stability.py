@@ -129,6 +129,24 @@ def test_model_without_forces_skips_relaxation_with_one_warning():
     assert not any(n.data.get("relaxed") for n in nodes)
 
 
+def test_each_generator_gets_its_best_structure_relaxed(chgnet):
+    """relax_top counts per generator: a generated cell whose unrelaxed energy loses to a template
+    is still relaxed and judged on merit (the template's near-equilibrium cell would take the only slot)."""
+    scorer = StructureScorer(chgnet, [], relax_top=1, relax_steps=60)
+    request = parse_request("a rocksalt oxide")
+    tree = SearchTree()
+    made = [("templates", 4.25), ("templates", 4.4), ("diffusion", 4.5), ("diffusion", 4.7)]
+    nodes = [tree.add(SearchNode(f"s{i}", "f0", "structure", "MgO", data={"generator": g}), _rocksalt(a))
+             for i, (g, a) in enumerate(made)]
+    scorer.screen(request, tree, nodes)
+    scorer.relax(request, tree, nodes)
+    relaxed = [(n.data["generator"], n.data.get("relaxed", False)) for n in nodes]
+    assert relaxed == [("templates", True), ("templates", False), ("diffusion", True), ("diffusion", False)]
+    # the stretched diffusion cell relaxes back to rocksalt MgO's lattice (CHGNet about 4.25 Å)
+    cell = tree.structures["s2"]
+    assert (cell.volume / len(cell) * 8) ** (1 / 3) == pytest.approx(4.25, abs=0.08)
+
+
 # -- ranking and bounds ----------------------------------------------------------------------
 def test_positive_formation_energy_is_never_returned(chgnet):
     """A rocksalt MgO stretched to a = 7.5 Å is above the elements (CHGNet: about +1.2 eV/atom)."""
