@@ -260,3 +260,56 @@ def val_tiny_args() -> list[str]:
     if not VAL_CSV.exists():
         pytest.skip(f"development data not found at {VAL_CSV}")
     return ["--width", "16", "--mults", "1,2", "--pair-dim", "8", "--batch-size", "8", "--threads", "2", "--no-progress"]
+
+
+# -- the space-group prior of a conditional model ------------------------------------------------
+def test_space_group_prior_allocates_by_largest_remainder_and_falls_back():
+    from genms_pmg.structures.diffusion.space_group_prior import SpaceGroupPrior
+
+    cells = [(Composition("SrTiO3"), 221)] * 6 + [(Composition("BaTiO3"), 99)] * 3 + [(Composition("CaTiO3"), 62)]
+    cells += [(Composition("Sr2Ti2O6"), 62)] * 2  # the same stoichiometry type in a 10-atom cell
+    prior = SpaceGroupPrior.from_cells(cells, source="test", min_support=3)
+    key, probs = prior.distribution(Composition("KNbO3"), 5)
+    assert key == "A1 B1 C3|ionic|5" and probs == pytest.approx({221: 0.6, 99: 0.3, 62: 0.1})
+    assert prior.allocate(Composition("KNbO3"), 5, 8, unconditional_share=0.25) == [221, 221, 221, 221, 99, 99, 0, 0]
+    # two 10-atom cells are below min_support: the type's counts over all sizes are used instead
+    assert prior.distribution(Composition("K2Nb2O6"), 10)[0] == "A1 B1 C3|ionic"
+    # Cu3Au-type intermetallics are not AlF3-type fluorides: electronegativity order and anions count
+    types = SpaceGroupPrior.from_cells([(Composition("AlF3"), 167)] * 3 + [(Composition("Cu3Au"), 221)] * 3)
+    assert types.distribution(Composition("FeF3"), 4)[1] == {167: 1.0}
+    assert types.distribution(Composition("Cu3Pt"), 4)[1] == {221: 1.0}
+    # an unseen stoichiometry type falls back to all cells; with no counts at all, every sample is free
+    assert prior.distribution(Composition("NaCl"), 2)[0] == "*"
+    assert SpaceGroupPrior({}).allocate(Composition("NaCl"), 2, 3) == [0, 0, 0]
+
+
+def test_space_group_prior_round_trips_and_the_shipped_one_comes_from_training(tmp_path):
+    from genms_pmg.structures.diffusion.space_group_prior import SpaceGroupPrior
+
+    prior = SpaceGroupPrior.from_cells([(Composition("NaCl"), 225)] * 3, source="test")
+    prior.save(tmp_path / "a.json.gz")
+    prior.save(tmp_path / "b.json.gz")
+    assert (tmp_path / "a.json.gz").read_bytes() == (tmp_path / "b.json.gz").read_bytes()
+    assert SpaceGroupPrior.load(tmp_path / "a.json.gz").counts == prior.counts
+    shipped = SpaceGroupPrior.load()
+    assert shipped.source.startswith("train.csv.gz")
+    # OQMD-ICSD's 5-atom ABC3 cells are mostly cubic perovskites (Pm-3m, 221)
+    assert shipped.allocate(Composition("SrTiO3"), 5, 4)[0] == 221
+
+
+def test_conditional_generator_draws_groups_from_the_prior_unless_told(generator, conditional):
+    from genms_pmg.structures.diffusion.space_group_prior import SpaceGroupPrior
+
+    prior = SpaceGroupPrior.from_cells([(Composition("SrTiO3"), 221)] * 3 + [(Composition("BaTiO3"), 99)],
+                                       source="test")
+    drawn = DiffusionGenerator(weights=conditional.out_dir / "checkpoint.pt", steps=5, space_group_prior=prior,
+                               unconditional_share=0.25)
+    made = drawn.generate_cell(Composition("SrTiO3"), n=4, seed=0)
+    assert [g.info.get("space_group_condition") for g in made] == [221, 221, 99, None]
+    told = drawn.generate_cell(Composition("SrTiO3"), n=2, seed=0, space_group=62)
+    assert [g.info.get("space_group_condition") for g in told] == [62, 62]
+    free = DiffusionGenerator(weights=conditional.out_dir / "checkpoint.pt", steps=5, space_group_prior=None)
+    assert all("space_group_condition" not in g.info for g in free.generate_cell(Composition("SrTiO3"), n=2))
+    # an unconditional model has nothing to condition: the prior is not loaded
+    plain = DiffusionGenerator(weights=conditional.base_dir / "checkpoint.pt", steps=5)
+    assert plain.space_group_prior is None

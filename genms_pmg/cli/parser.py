@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-relax", dest="relax", action="store_false",
                      help="rank unrelaxed structures (faster; energies above the hull are then less meaningful)")
     gen.add_argument("--relax-top", metavar="K", type=_nonnegative_int, default=1,
-                     help="structures of each expanded formula relaxed after the energy screen (default 1)")
+                     help="structures of each expanded formula and generator relaxed after the energy screen (default 1)")
     gen.add_argument("--max-e-hull", metavar="EV", type=_nonnegative_float, default=None,
                      help="drop structures more than EV eV/atom above the convex hull of known phases (default: "
                      "0.025 for 'stable' and 'new' requests, chosen by calibration on known compounds; 0.1 for 'metastable'; "
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="which search ranking to judge (default both)")
     sun.add_argument("--samples", type=_positive_int, default=5, help="candidates judged per family (default 5)")
     sun.add_argument("--relax-top", metavar="K", type=_nonnegative_int, default=2,
-                     help="structures relaxed per expanded formula by the 'after' search (default 2)")
+                     help="structures relaxed per expanded formula and generator by the 'after' search (default 2)")
     sun.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sun.add_argument("--formulas", metavar="H", type=_positive_int, default=20, help="formulae proposed, H (default 20)")
     sun.add_argument("--width", metavar="W", type=_positive_int, default=10, help="formulae expanded, W (default 10)")
@@ -233,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         "composition with each generator and report validity, match rate @1 (first and energy-ranked) and "
         "@K with StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10), RMSE and seconds per structure. "
         "Templates leave out every reference whose formula is in the benchmark set. Generators: diffusion "
-        "(the model alone), diffusion-sg (told the reference's space group; a conditional model), "
+        "(the model alone; a conditional model draws space groups from the training split's groups for the "
+        "stoichiometry type), diffusion-uncond (no space group at all), diffusion-sg (told the reference's space group; a conditional model), "
         "diffusion-wyckoff (on the Wyckoff skeletons of leave-formula-out templates), templates, random, "
         "or any structure-generator plugin.",
     )

@@ -46,10 +46,11 @@ __all__ = [
 ]
 
 MATCHER_SETTINGS = {"stol": 0.5, "ltol": 0.3, "angle_tol": 10}
-#: ``diffusion``: the model alone; ``diffusion-sg``: told the reference's space group (a conditional
+#: ``diffusion``: the model alone, its space-group conditions (a conditional model) drawn from the
+#: training split's groups for the stoichiometry type; ``diffusion-uncond``: no condition at all; ``diffusion-sg``: told the reference's space group (a conditional
 #: model; DiffCSP++'s setting); ``diffusion-wyckoff``: on the Wyckoff skeletons of leave-formula-out
 #: templates with the reference's atom count (diffusion chooses free coordinates and lattice).
-DIFFUSION_VARIANTS = ("diffusion", "diffusion-sg", "diffusion-wyckoff")
+DIFFUSION_VARIANTS = ("diffusion", "diffusion-uncond", "diffusion-sg", "diffusion-wyckoff")
 
 
 @dataclass
@@ -139,6 +140,8 @@ def make_csp_generator(name: str, *, exclude_formulas: Iterable[str] = (), diffu
                         "max_skeletons": 3}
         else:
             options["symmetry"] = "free"
+        if name == "diffusion-uncond":  # no space group for any sample: the model's own p(structure | composition)
+            options["space_group_prior"] = None
         gen = DiffusionGenerator(weights=weights, **options)  # type: ignore[arg-type]
         if name == "diffusion-sg" and not gen.conditional:
             from genms_pmg.errors import UsageError
@@ -148,6 +151,10 @@ def make_csp_generator(name: str, *, exclude_formulas: Iterable[str] = (), diffu
         gen.uses_row_space_group = name == "diffusion-sg"
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
         settings = {"weights_sha": digest, "steps": diffusion_steps, "sampler": diffusion_sampler}
+        if gen.space_group_prior is not None and name != "diffusion-sg":
+            prior = json.dumps(gen.space_group_prior.as_dict(), sort_keys=True).encode()
+            settings |= {"prior_sha": hashlib.sha256(prior).hexdigest()[:16],
+                         "unconditional_share": gen.unconditional_share}
         if name == "diffusion-wyckoff":
             settings["exclude_sha"] = hashlib.sha256("\n".join(sorted(set(exclude_formulas))).encode()).hexdigest()[:16]
         return gen, settings

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Element
 
 from genms_pmg.errors import DataUnavailableError
 from genms_pmg.structures.base import CrystalGenerator, GeneratedStructure
@@ -38,7 +38,8 @@ class DiffusionGenerator(CrystalGenerator):
           5 (a skeleton sample won a formula's energy screen, took its one relaxation and relaxed above
           the hull bound), so it is opt-in until the search relaxes one structure per generator.
         A space-group-conditional model is told the space group in every mode: the requested one,
-        the skeleton's, or the family's most common one.
+        the skeleton's, or the family's most common one; when none of these exists, groups are drawn
+        from the training split's groups for the stoichiometry type (:class:`SpaceGroupPrior`).
 
     Args:
         weights: checkpoint written by :class:`DiffusionTrainer` (EMA weights are used).
@@ -59,6 +60,12 @@ class DiffusionGenerator(CrystalGenerator):
             best-ranked template of the family. With 3, a request for a cubic perovskite fluoride got
             samples on orthorhombic and rhombohedral perovskite skeletons too; those won the energy
             screen unrelaxed, took the formula's one relaxation and relaxed above the hull bound).
+        space_group_prior: for a conditional model asked for no group, spread the samples over the
+            groups the training split holds for the stoichiometry type and cell size (``True``, the
+            default: the shipped prior), a :class:`SpaceGroupPrior` or its file, or ``None`` to
+            sample every structure without a group.
+        unconditional_share: share of those samples drawn without a group (groups the prior never
+            saw for this stoichiometry stay reachable).
     """
 
     name: ClassVar[str] = "diffusion"
@@ -76,6 +83,8 @@ class DiffusionGenerator(CrystalGenerator):
         batch_size: int = 16,
         templates=None,
         max_skeletons: int = 1,
+        space_group_prior=True,
+        unconditional_share: float = 0.25,
     ) -> None:
         from genms_pmg.structures.diffusion.trainer import load_diffusion
 
@@ -94,6 +103,16 @@ class DiffusionGenerator(CrystalGenerator):
         self.symmetry, self.guidance, self.max_atoms, self.batch_size = symmetry, guidance, max_atoms, batch_size
         self.max_skeletons = max_skeletons
         self._templates = templates
+        self.unconditional_share = unconditional_share
+        self.space_group_prior = None
+        if space_group_prior is not None and space_group_prior is not False and self.conditional:
+            from genms_pmg.structures.diffusion.space_group_prior import DEFAULT_PRIOR, SpaceGroupPrior
+
+            if isinstance(space_group_prior, SpaceGroupPrior):
+                self.space_group_prior = space_group_prior
+            else:
+                self.space_group_prior = SpaceGroupPrior.load(
+                    DEFAULT_PRIOR if space_group_prior is True else space_group_prior)
 
     @property
     def conditional(self) -> bool:
@@ -129,6 +148,22 @@ class DiffusionGenerator(CrystalGenerator):
             return None
         return int(groups[0]) if groups else None
 
+    def _groups(self, cells: list[list[int]], space_group: int | None) -> list[int | None]:
+        """One condition per cell: the given group, else groups from the prior, else none."""
+        if space_group or self.space_group_prior is None:
+            return [space_group] * len(cells)
+        by_size: dict[int, list[int]] = {}
+        for i, cell in enumerate(cells):
+            by_size.setdefault(len(cell), []).append(i)
+        groups: list[int | None] = [None] * len(cells)
+        for natoms, members in by_size.items():
+            composition = Composition({Element.from_Z(z): cells[members[0]].count(z) for z in set(cells[members[0]])})
+            drawn = self.space_group_prior.allocate(composition, natoms, len(members),
+                                                    unconditional_share=self.unconditional_share)
+            for i, group in zip(members, drawn):
+                groups[i] = group or None
+        return groups
+
     def generate(
         self,
         composition: Composition,
@@ -159,8 +194,9 @@ class DiffusionGenerator(CrystalGenerator):
         # model never saw bigger free cells, and each costs quadratically more (a 95-atom SrTiO3 cell)
         z_list = self._choose_z(per_fu, min(limit, max(self.stats.max_atoms, per_fu)), n, rng)
         unit = [el.Z for el, a in amounts.items() for _ in range(round(a))]
-        sg = space_group or self._family_space_group(family)
-        return self._sample([sorted(unit * z) for z in z_list], seed=seed, z_list=z_list, space_group=sg)
+        cells = [sorted(unit * z) for z in z_list]
+        groups = self._groups(cells, space_group or self._family_space_group(family))
+        return self._sample(cells, seed=seed, z_list=z_list, space_group=groups)
 
     def generate_cell(self, cell: Composition, *, n: int, seed: int = 0,
                       space_group: int | None = None) -> list[GeneratedStructure]:
@@ -179,7 +215,8 @@ class DiffusionGenerator(CrystalGenerator):
             if made:
                 return made
         z = int(round(cell.get_reduced_composition_and_factor()[1]))
-        return self._sample([numbers] * n, seed=seed, z_list=[z] * n, space_group=space_group)
+        cells = [numbers] * n
+        return self._sample(cells, seed=seed, z_list=[z] * n, space_group=self._groups(cells, space_group))
 
     def skeletons(self, composition: Composition, *, n: int, seed: int = 0, family: str | None = None,
                   limit: int | None = None, space_group: int | None = None) -> list:
@@ -224,10 +261,14 @@ class DiffusionGenerator(CrystalGenerator):
             out.extend(made)
         return out
 
-    def _sample(self, cells: list[list[int]], *, seed: int, z_list: list[int], space_group: int | None = None,
+    def _sample(self, cells: list[list[int]], *, seed: int, z_list: list[int],
+                space_group: int | None | list[int | None] = None,
                 project=None, extra: dict | None = None) -> list[GeneratedStructure]:
-        """Sample one structure per list of atomic numbers, batched by atom count (no padding waste)."""
+        """Sample one structure per list of atomic numbers, batched by atom count (no padding waste);
+        ``space_group`` is one condition for all cells or one per cell."""
         from genms_pmg.structures.diffusion.representation import tensors_to_structures
+
+        groups = list(space_group) if isinstance(space_group, list) else [space_group] * len(cells)
 
         order = sorted(range(len(cells)), key=lambda i: (len(cells[i]), i))
         results: dict[int, object] = {}
@@ -242,7 +283,7 @@ class DiffusionGenerator(CrystalGenerator):
                 mask[row, : len(cells[i])] = True
             sg = None
             if self.conditional:
-                sg = torch.full((len(chunk),), int(space_group or 0), dtype=torch.long, device=self.device)
+                sg = torch.tensor([int(groups[i] or 0) for i in chunk], dtype=torch.long, device=self.device)
             x, lat = self.model.sample(
                 numbers.to(self.device), mask.to(self.device), steps=self.steps,
                 sampler="ddim" if project is not None else self.sampler,
@@ -253,9 +294,10 @@ class DiffusionGenerator(CrystalGenerator):
         steps = min(self.steps, self.model.T)
         base = {"generator": self.name, "steps": steps, "sampler": "ddim" if project is not None else self.sampler,
                 "symmetry": "free"}
-        if self.conditional and space_group:
-            base["space_group_condition"] = int(space_group)
-        return [
-            GeneratedStructure(results[i], self.name, {**base, **(extra or {}), "Z": int(z)})
-            for i, z in zip(range(len(cells)), z_list)
-        ]
+        out = []
+        for i, z in zip(range(len(cells)), z_list):
+            info = {**base, **(extra or {}), "Z": int(z)}
+            if self.conditional and groups[i]:
+                info["space_group_condition"] = int(groups[i])
+            out.append(GeneratedStructure(results[i], self.name, info))
+        return out
