@@ -418,19 +418,29 @@ def _reduced_formula(formula: str) -> str:
 
 
 def ranked_structure_nodes(tree: SearchTree, *, tiered: set[str] | frozenset[str] = frozenset({"family_match"})) -> list[SearchNode]:
-    """Best structure of each formula first (the paper's x* per plan), then the rest.
+    """Best structure of each formula first (the paper's x* per plan), then the rest, without repeats.
 
     Within each group the order is :func:`~genms_pmg.structure_scoring.rank_key`: family match
     (the ``tiered`` checks), relaxed first, then energy above the hull, then formation energy.
+    A structure that pymatgen's StructureMatcher finds equal to a better one of the same formula is
+    dropped: two generators' cells often relax to the same crystal, which is one answer, not two.
     """
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
     scored = [n for n in tree.nodes.values() if n.kind == "structure" and n.passed and n.value is not None]
     scored.sort(key=lambda n: rank_key(n, set(tiered)))
+    matcher = StructureMatcher()
     best: list[SearchNode] = []
     rest: list[SearchNode] = []
-    seen: set[str] = set()
+    kept: dict[str, list[Structure]] = {}
     for node in scored:
-        (rest if node.parent in seen else best).append(node)
-        seen.add(node.parent)  # type: ignore[arg-type]
+        structure = tree.structures.get(node.node_id)
+        earlier = kept.setdefault(node.parent, [])  # type: ignore[arg-type]
+        if structure is not None and any(matcher.fit(structure, other) for other in earlier):
+            continue
+        (rest if earlier else best).append(node)
+        if structure is not None:
+            earlier.append(structure)
     return best + rest
 
 

@@ -143,3 +143,21 @@ def test_a_generator_plugin_that_raises_is_isolated_by_name(request_):
                             for n in expanded)
     ranked = ranked_structure_nodes(tree)
     assert ranked and all(n.data["generator"] == "templates" for n in ranked)  # the others carried on
+
+
+def test_ranking_drops_a_repeat_of_a_better_structure_of_the_same_formula():
+    """Two generators' cells that relax to one crystal are one answer: the worse copy is dropped,
+    a different polymorph and the same crystal under another formula node are kept."""
+    from pymatgen.core import Lattice, Structure
+
+    from genms_pmg.search import SearchNode, SearchTree
+
+    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    primitive = rocksalt.get_primitive_structure()  # the same crystal in another cell
+    zincblende = Structure.from_spacegroup("F-43m", Lattice.cubic(4.6), ["Mg", "O"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    tree = SearchTree()
+    made = [("f0/s0", "f0", rocksalt, 1.0), ("f0/s1", "f0", primitive, 0.9), ("f0/s2", "f0", zincblende, 0.5),
+            ("f1/s0", "f1", primitive, 0.8)]
+    for node_id, parent, structure, value in made:
+        tree.add(SearchNode(node_id, parent, "structure", "MgO", value=value), structure)
+    assert [n.node_id for n in ranked_structure_nodes(tree)] == ["f0/s0", "f1/s0", "f0/s2"]
