@@ -28,15 +28,14 @@ class DiffusionGenerator(CrystalGenerator):
     ``max_atoms`` sites, which may exceed the training cells' 20: the network has no fixed size.
 
     Symmetry (``symmetry``):
-        - ``"free"`` (default): the model alone chooses positions and lattice (the CSP benchmark's "diffusion").
+        - ``"free"``: the model alone chooses positions and lattice (the CSP benchmark's "diffusion").
         - ``"skeleton"``: samples keep the Wyckoff skeleton of template structures of the
           composition (the family's prototypes first, a requested space group first); the model
           chooses free coordinates and lattice parameters (DiffCSP++). Falls back to free sampling
           when no template fits.
-        - ``"auto"``: skeleton when a family or space group is asked for, free otherwise. Not yet the
-          search's default: with it, a cubic-perovskite-fluoride search returned 2 formulae instead of
-          5 (a skeleton sample won a formula's energy screen, took its one relaxation and relaxed above
-          the hull bound), so it is opt-in until the search relaxes one structure per generator.
+        - ``"auto"`` (default): skeleton when a family or space group is asked for, free otherwise.
+          (The search relaxes the best structure of each generator, so a skeleton sample that wins
+          the unrelaxed screen no longer takes the templates' only relaxation.)
         A space-group-conditional model is told the space group in every mode: the requested one,
         the skeleton's, or the family's most common one; when none of these exists, groups are drawn
         from the training split's groups for the stoichiometry type (:class:`SpaceGroupPrior`).
@@ -77,7 +76,7 @@ class DiffusionGenerator(CrystalGenerator):
         steps: int = 100,
         sampler: Literal["ddim", "full"] = "full",
         device: str = "cpu",
-        symmetry: Literal["auto", "free", "skeleton"] = "free",
+        symmetry: Literal["auto", "free", "skeleton"] = "auto",
         guidance: float = 0.0,
         max_atoms: int = 96,
         batch_size: int = 16,
