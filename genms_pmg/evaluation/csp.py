@@ -148,7 +148,6 @@ def make_csp_generator(name: str, *, exclude_formulas: Iterable[str] = (), diffu
 
             raise UsageError(f"{weights} is not space-group conditional, so diffusion-sg would equal diffusion; "
                              "train one with genms train-diffusion --space-groups or drop diffusion-sg")
-        gen.uses_row_space_group = name == "diffusion-sg"
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
         settings = {"weights_sha": digest, "steps": diffusion_steps, "sampler": diffusion_sampler}
         if gen.space_group_prior is not None and name != "diffusion-sg":
@@ -163,12 +162,14 @@ def make_csp_generator(name: str, *, exclude_formulas: Iterable[str] = (), diffu
     return create("structure_generators", name), {}
 
 
-def generate_for_row(generator: CrystalGenerator, row: BenchmarkRow, *, k: int, seed: int) -> tuple[list[Structure], float]:
-    """K structures for the row's exact cell (``generate_cell`` when the generator has it) and the seconds taken."""
+def generate_for_row(generator: CrystalGenerator, row: BenchmarkRow, *, k: int, seed: int,
+                     row_space_group: bool = False) -> tuple[list[Structure], float]:
+    """K structures for the row's exact cell (``generate_cell`` when the generator has it) and the seconds taken;
+    ``row_space_group`` tells the generator the reference's space group (``diffusion-sg``)."""
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if getattr(generator, "uses_row_space_group", False):
+        if row_space_group:
             made = generator.generate_cell(row.structure.composition, n=k, seed=seed, space_group=row.space_group)
         elif hasattr(generator, "generate_cell"):
             made = generator.generate_cell(row.structure.composition, n=k, seed=seed)
@@ -378,7 +379,8 @@ def run_csp_benchmark(
             if key in done:
                 records.append(done[key])
                 continue
-            samples, seconds = generate_for_row(generator, row, k=k, seed=seed * 1_000_003 + row.index)
+            samples, seconds = generate_for_row(generator, row, k=k, seed=seed * 1_000_003 + row.index,
+                                                row_space_group=name == "diffusion-sg")
             scored = score_samples(row, samples, matcher=matcher, energy_model=energy_model)
             if relax_top:
                 relax_top_samples(row, samples, scored, matcher=matcher, energy_model=energy_model, top=relax_top)
