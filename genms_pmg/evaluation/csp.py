@@ -47,8 +47,8 @@ __all__ = [
 
 MATCHER_SETTINGS = {"stol": 0.5, "ltol": 0.3, "angle_tol": 10}
 #: ``diffusion``: the model alone, its space-group conditions (a conditional model) drawn from the
-#: training split's groups for the stoichiometry type; ``diffusion-uncond``: no condition at all; ``diffusion-sg``: told the reference's space group (a conditional
-#: model; DiffCSP++'s setting); ``diffusion-wyckoff``: on the Wyckoff skeletons of leave-formula-out
+#: training split's groups for the stoichiometry type; ``diffusion-uncond``: no condition at all;
+#: ``diffusion-sg``: told the reference's space group (a conditional model; DiffCSP++'s setting); ``diffusion-wyckoff``: on the Wyckoff skeletons of leave-formula-out
 #: templates with the reference's atom count (diffusion chooses free coordinates and lattice).
 DIFFUSION_VARIANTS = ("diffusion", "diffusion-uncond", "diffusion-sg", "diffusion-wyckoff")
 

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pymatgen.core import Composition, Element
+from pymatgen.core import Composition
 
 from genms_pmg.errors import DataUnavailableError
 from genms_pmg.structures.base import CrystalGenerator, GeneratedStructure
@@ -147,8 +147,9 @@ class DiffusionGenerator(CrystalGenerator):
             return None
         return int(groups[0]) if groups else None
 
-    def _groups(self, cells: list[list[int]], space_group: int | None) -> list[int | None]:
-        """One condition per cell: the given group, else groups from the prior, else none."""
+    def _groups(self, cells: list[list[int]], space_group: int | None, composition: Composition) -> list[int | None]:
+        """One condition per cell (all cells hold ``composition``, in any multiple): the given group,
+        else groups from the prior for each cell size, else none."""
         if space_group or self.space_group_prior is None:
             return [space_group] * len(cells)
         by_size: dict[int, list[int]] = {}
@@ -156,7 +157,6 @@ class DiffusionGenerator(CrystalGenerator):
             by_size.setdefault(len(cell), []).append(i)
         groups: list[int | None] = [None] * len(cells)
         for natoms, members in by_size.items():
-            composition = Composition({Element.from_Z(z): cells[members[0]].count(z) for z in set(cells[members[0]])})
             drawn = self.space_group_prior.allocate(composition, natoms, len(members),
                                                     unconditional_share=self.unconditional_share)
             for i, group in zip(members, drawn):
@@ -194,7 +194,7 @@ class DiffusionGenerator(CrystalGenerator):
         z_list = self._choose_z(per_fu, min(limit, max(self.stats.max_atoms, per_fu)), n, rng)
         unit = [el.Z for el, a in amounts.items() for _ in range(round(a))]
         cells = [sorted(unit * z) for z in z_list]
-        groups = self._groups(cells, space_group or self._family_space_group(family))
+        groups = self._groups(cells, space_group or self._family_space_group(family), reduced)
         return self._sample(cells, seed=seed, z_list=z_list, space_group=groups)
 
     def generate_cell(self, cell: Composition, *, n: int, seed: int = 0,
@@ -215,7 +215,7 @@ class DiffusionGenerator(CrystalGenerator):
                 return made
         z = int(round(cell.get_reduced_composition_and_factor()[1]))
         cells = [numbers] * n
-        return self._sample(cells, seed=seed, z_list=[z] * n, space_group=self._groups(cells, space_group))
+        return self._sample(cells, seed=seed, z_list=[z] * n, space_group=self._groups(cells, space_group, cell))
 
     def skeletons(self, composition: Composition, *, n: int, seed: int = 0, family: str | None = None,
                   limit: int | None = None, space_group: int | None = None) -> list:
