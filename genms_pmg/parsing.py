@@ -17,7 +17,16 @@ from pymatgen.core.periodic_table import Element
 
 from genms_pmg.errors import UsageError
 from genms_pmg.knowledge.elements import ELEMENT_GROUPS
-from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES, FamilyCard, SiteSpec
+from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES, FamilyCard, SiteSpec, find_family, get_family
+from genms_pmg.knowledge.structure_types import (
+    StructureType,
+    choose_family,
+    close_names,
+    resolve_formula,
+    resolve_name,
+    structure_type_names,
+    variant_space_group,
+)
 from genms_pmg.request import Request
 
 _NOBLE_GASES = ("He", "Ne", "Ar", "Kr", "Xe", "Rn")
@@ -402,7 +411,7 @@ def _site_key(card: FamilyCard | None, label: str | int, symbols: list[str]) -> 
 
 def _resolve_sites(req: Request, phrases: list[_SitePhrase], required: list[_Item], anyof: list[_Item]) -> None:
     """Fill req.site_elements once the family is known; one element is required, several are any-of."""
-    card = FAMILIES.get(req.family) if req.family else None
+    card = find_family(req.family)
     for pos, label, items in phrases:
         symbols = _flat(items)
         key = _site_key(card, label, symbols)
@@ -494,7 +503,7 @@ def _template_card(tokens: list[tuple[str, bool, int, int]], named: str | None) 
 
     cards = sorted(FAMILIES.values(), key=lambda c: c.intermetallic)
     if named is not None:
-        cards = [FAMILIES[named]]
+        cards = [get_family(named)]
     for card in cards:
         if fits(card.sites):
             return card.key, [s.role for s in card.sites]
@@ -647,6 +656,109 @@ def _read_symmetry(scan: _Scan, req: Request) -> None:
         req.crystal_system = systems[0]
 
 
+_TYPE_TAIL = r"(?:[-\s]+(?i:type|structure[d]?|phases?|like|compounds?|alloys?|superconductors?|metals?))?"
+
+
+@lru_cache(maxsize=1)
+def _type_patterns() -> tuple[re.Pattern, re.Pattern]:
+    """Structure-type names of the names table: Strukturbericht symbols case-sensitive ('A15', 'D0_3'),
+    the rest in any case; leftmost, then longest, wins."""
+    from genms_pmg.knowledge.structure_types import names_table
+
+    symbols = {r.name for r in names_table() if r.kind == "strukturbericht"}
+    words = [n for n in structure_type_names() if n not in symbols]
+
+    def alt(names: list[str], upper: bool) -> str:
+        out = []
+        for n in sorted(names, key=len, reverse=True):
+            text = n[:1].upper() + n[1:] if upper else n
+            out.append(r"[\s-]+".join(re.escape(w).replace("=", r"\s*=\s*") for w in text.split()))
+        return "|".join(out)
+
+    b, e = r"(?<![A-Za-z0-9'])", r"(?![A-Za-z0-9'])(?![-\s]+(?i:sites?|free)\b)"
+    return (re.compile(b + "(?P<n>" + alt(words, False) + ")" + e + _TYPE_TAIL + e, re.I),
+            re.compile(b + "(?P<n>" + alt(sorted(s for s in symbols if s in structure_type_names()), True) + ")"
+                       + e + _TYPE_TAIL + e))
+
+
+def _read_structure_types(scan: _Scan) -> list[tuple[StructureType, tuple[int, int]]]:
+    """Structure-type names from the names table, masked: (type, span) in sentence order."""
+    out = []
+    for pattern in _type_patterns():
+        for m in list(pattern.finditer(scan.masked())):
+            if m["n"].isdigit() and re.search(r"(?:group|no\.?|number|#|sg)\s*$", scan.text[:m.start()], re.I):
+                continue  # 'space group 122' is no 122 pnictide
+            hand = _family_lookup()[0].match(scan.masked(), m.start())
+            if hand and hand.end() >= m.end():
+                continue  # a hand-written card's longer name ('122 pnictide') answers
+            scan.take(*m.span())
+            found = resolve_name(m["n"])
+            if found is not None:
+                out.append((found, m.span()))
+    return sorted(out, key=lambda item: item[1])
+
+
+def _type_of_like(like: str) -> StructureType | None:
+    """The structure type of 'like X' / 'X-type' when X is no hand-written card's: X's own prototype
+    in the data, else a names-table row for X ('CrI3-type' resolves through BiI3)."""
+    found = resolve_formula(like) if _formula(like) else None
+    if found is None:
+        found = resolve_name(like)
+    if found is None and _formula(like):
+        raise _fail(f"{like} is not in the bundled structure data and no structure type is known by that name; "
+                    f"give one of its structures with --like FILE.cif, or name its structure type")
+    return found
+
+
+def _widened_family(req: Request, said: str, named: list[str], anyof: list) -> str:
+    """A hand-written card gives way to a listed variant of the same name ('olivine' with Li, Fe and
+    phosphate: the LiFePO4 olivine; 'garnet' with Li, La and Zr: Li7La3Zr2O12) when the card's sites cannot
+    hold the named elements, or the data knows the variant with every named element and the card with none."""
+    from genms_pmg.knowledge.prototypes import prototype_records
+
+    key = req.family
+    card = FAMILIES[key]
+    found = resolve_name(said)
+    if found is None or not found.groups or not named:
+        return key
+    needed = len(set(named)) + len(anyof) + sum(
+        1 for a in req.anion_classes if not set(ANION_CLASSES[a][0]) & set(named))
+    records = prototype_records()
+    card_knows = any(set(named) <= set(m.roles) for lab in card.oqmd_prototypes if lab in records
+                     for m in records[lab].members)
+    if needed <= len(card.sites) and card_knows:
+        return key
+    chosen = choose_family(found, required=named)
+    if not chosen.startswith("type:") or len(get_family(chosen).sites) < needed:
+        return key
+    variant_knows = any(set(named) <= set(m.roles) for m in get_family(chosen).extra["members"])
+    return chosen if needed > len(card.sites) or variant_knows else key
+
+
+_UNKNOWN_TYPE = re.compile(
+    r"(?<![A-Za-z0-9'])(?P<w>[A-Za-z][A-Za-z0-9_']*)[-\s]+(?:type|structured)\b"
+    r"|\b(?:in|with|of|adopting|adopts|taking)\s+the\s+(?P<w2>[A-Za-z][A-Za-z0-9_']*)\s+(?:structure|type)\b"
+    r"|\bisostructural\s+(?:with|to)\s+(?P<w3>[A-Za-z][A-Za-z0-9_']*)", re.I)
+_NOT_TYPE_WORDS = frozenset("""crystal layered same this that its their similar known new open framework tunnel cage
+chain sheet cubic hexagonal tetragonal orthorhombic monoclinic triclinic trigonal rhombohedral ordered disordered
+close packed closed simple complex related distorted ideal parent prototype any some which what different other p n
+band electronic magnetic host defect structure type""".split())
+
+
+def _refuse_unknown_types(scan: _Scan) -> None:
+    """A structure-type word no rule understood ('a foobarite-type oxide') is refused in one line with
+    the closest known names, never dropped as an ignored word."""
+    for m in _UNKNOWN_TYPE.finditer(scan.masked()):
+        key = "w" if m["w"] else "w2" if m["w2"] else "w3"
+        word = m[key]
+        if word.lower() in _NOT_TYPE_WORDS or word.lower() in _STOPWORDS or _element(word) is not None:
+            continue
+        close = close_names(word)
+        hint = f"close known names: {', '.join(close)}; " if close else ""
+        raise _fail(f"unknown structure type {word!r}; {hint}`genms types` lists the known ones "
+                    "(a formula such as CaWO4-type, or --like FILE.cif, also works)")
+
+
 def _read_like(scan: _Scan, req: Request) -> None:
     """'like K2NaAlF6', 'the structure of CaTiO3', 'like the mineral halite', 'NaCl-type'."""
     for m in list(_LIKE.finditer(scan.masked())):
@@ -767,6 +879,7 @@ def parse(text: str) -> Request:
     anyof: list[_Item] = []
     excluded: list[_Item] = []
     sites = _read_sites(scan)
+    types = _read_structure_types(scan)
     _read_symmetry(scan, req)
     _read_substitutions(scan, required, anyof, excluded)
 
@@ -805,9 +918,16 @@ def parse(text: str) -> Request:
     if len(keys) > 1:
         raise _fail(f"the request names several crystal families ({', '.join(keys)}); ask for one at a time")
     req.family = keys[0] if keys else None
+    if types and keys:
+        raise _fail(f"the request names a {scan.text[slice(*families[0][1])].strip()} and a "
+                    f"{types[0][0].name}; ask for one structure type at a time")
     _read_like(scan, req)
-    if req.family is None and req.like:
+    if req.family is None and req.like and not types:
         req.family = _family_of_like(req.like)
+        if req.family is None:
+            like_type = _type_of_like(req.like)
+            if like_type is not None:
+                types = [(like_type, (0, 0))]
 
     gaps = scan.find(_GAP_WORDS)
     kinds = _unique(["wide_gap" if g["wide"] else "semiconductor" if g["semi"] else "insulator" for g in gaps])
@@ -832,13 +952,26 @@ def parse(text: str) -> Request:
     req.band_gap = "metal" if metal else (kinds[0] if kinds else None)
 
     anchors += [m.span() for m in _NOUNS.finditer(text)]
-    only = _read_elements(scan, req, [s for _, s in families] + anchors, required, anyof, excluded)
+    only = _read_elements(scan, req, [s for _, s in families] + [s for _, s in types] + anchors,
+                          required, anyof, excluded)
+    if len({t.name for t, _ in types}) > 1:
+        raise _fail(f"the request names several structure types ({', '.join(t.name for t, _ in types)}); "
+                    "ask for one at a time")
+    named_elements = [s for _, s in required]
+    if types:
+        req.family = choose_family(types[0][0], required=named_elements, ratio=req.atom_ratio,
+                                   space_group=req.space_group)
+        if req.space_group is None and (variant := variant_space_group(types[0][0], req.family)):
+            req.space_group, req.crystal_system = _space_group_number(variant)
+    elif families and req.family in FAMILIES:
+        req.family = _widened_family(req, scan.text[slice(*families[0][1])], named_elements, anyof)
     _resolve_sites(req, sites, required, anyof)
     req.required_elements = _unique([s for _, s in sorted(required, key=lambda item: item[0])])
     req.excluded_elements = _unique([s for _, s in sorted(excluded, key=lambda item: item[0])])
     groups = [list(g) for g in dict.fromkeys(tuple(_unique(list(g))) for _, g in sorted(anyof, key=lambda i: i[0]))]
     req.required_any = [g for g in groups if not set(g) & set(req.required_elements)]  # already met
     req.anion_classes = _narrowest(_unique(req.anion_classes))
+    _refuse_unknown_types(scan)
     _check(req, only)
     words = re.findall(r"[A-Za-z0-9][A-Za-z0-9']*", scan.masked())
     req.ignored = _unique([w for w in words if w.lower() not in _STOPWORDS])
@@ -943,7 +1076,7 @@ def _check(req: Request, only: list[str]) -> None:
                     f"{len(req.required_elements)} elements are required; add parts or drop elements")
     if req.family is None:
         return
-    card: FamilyCard = FAMILIES[req.family]
+    card: FamilyCard = get_family(req.family)
     label = card.name.split("(")[0].strip()
     if card.intermetallic and req.anion_classes:
         # an intermetallic takes an anion class only where a site lists one of its elements

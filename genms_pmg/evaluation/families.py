@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from genms_pmg.errors import UsageError
 from genms_pmg.evaluation.csp import composition_valid
 from genms_pmg.evaluation.records import append_record, read_records
-from genms_pmg.knowledge.families import FAMILIES
+from genms_pmg.knowledge.families import FAMILIES, get_family
 
 #: The paper's GenMS column of Table 1 (E_f by its GNN, eV/atom assumed).
 PAPER_GENMS = {
@@ -55,9 +55,9 @@ METRICS = ("cif", "structural", "composition", "uniqueness", "match")
 
 def family_name(key: str) -> str:
     """The card's plain name ('double perovskite'), as it appears in a request."""
-    if key not in FAMILIES:
+    if key not in FAMILIES and not key.startswith("type:"):
         raise UsageError(f"unknown family {key!r}; choose from {', '.join(FAMILIES)}")
-    return FAMILIES[key].name.split("(")[0].strip()
+    return get_family(key).name.split("(")[0].strip()
 
 
 def requests_for(key: str) -> list[str]:

@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from genms_pmg.errors import UsageError
 from genms_pmg.evaluation.records import read_records, write_records
-from genms_pmg.knowledge.families import FAMILIES, FamilyCard
+from genms_pmg.knowledge.families import FAMILIES, FamilyCard, get_family
 
 #: Share of the eligible members hidden per family.
 DEFAULT_FRACTION = 0.2
@@ -84,9 +84,9 @@ def _reduced(formula: str) -> str:
 
 
 def _card(key: str) -> FamilyCard:
-    if key not in FAMILIES:
+    if key not in FAMILIES and not key.startswith("type:"):
         raise UsageError(f"unknown family {key!r}; choose from {', '.join(FAMILIES)}")
-    return FAMILIES[key]
+    return get_family(key)
 
 
 def eligible_members(key: str) -> list[str]:

@@ -15,7 +15,7 @@ from pymatgen.core import Composition, Element
 
 from genms_pmg.formulas import chemistry as chem
 from genms_pmg.formulas.base import FormulaHeuristic, FormulaProposal, HeuristicResult
-from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES
+from genms_pmg.knowledge.families import ANION_CLASSES, find_family
 from genms_pmg.request import Request
 
 __all__ = ["BandGapChemistry", "ChargeNeutral", "ElementConstraints", "FamilyRatio", "Novelty", "ValidFormula", "rank_formulas"]
@@ -90,7 +90,7 @@ class ChargeNeutral(FormulaHeuristic):
         comp = _integral(proposal.formula)
         if comp is None:
             return HeuristicResult(self.name, False, 0.0, "not a formula of real elements in integer amounts")
-        card = FAMILIES.get(request.family or "")
+        card = find_family(request.family)
         alloys = bool(request.metallic) or bool(card and card.intermetallic)
         if chem.is_charge_neutral(comp.reduced_formula, alloys=alloys):
             how = "charge-balanced or all-metal alloy" if alloys else "charge-balanced with ICSD24 oxidation states"
@@ -109,8 +109,8 @@ class FamilyRatio(FormulaHeuristic):
     def evaluate(self, request: Request, proposal: FormulaProposal) -> HeuristicResult:
         if request.atom_ratio:
             target, what = list(request.atom_ratio), "requested ratio"
-        elif request.family and request.family in FAMILIES:
-            target, what = FAMILIES[request.family].ratio, f"{request.family} ratio"
+        elif find_family(request.family) is not None:
+            target, what = find_family(request.family).ratio, f"{request.family} ratio"
         else:
             return HeuristicResult(self.name, True, 1.0, "no family or ratio to match")
         comp = _integral(proposal.formula)

@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from genms_pmg.knowledge.families import ANION_CLASSES, FAMILIES, FamilyCard
+from genms_pmg.knowledge.families import ANION_CLASSES, FamilyCard, find_family
 from genms_pmg.request import Request
 
 __all__ = ["anion_elements", "build_proposal_prompt", "constraint_lines", "describe_card", "known_formulas_for",
@@ -62,7 +62,7 @@ def anion_elements(request: Request) -> tuple[str, ...]:
     """Anion elements the request asks for, else its family's default anions."""
     if request.anion_classes:
         return tuple(dict.fromkeys(el for c in request.anion_classes for el in ANION_CLASSES.get(c, ((), 0))[0]))
-    card = FAMILIES.get(request.family or "")
+    card = find_family(request.family)
     return tuple(card.default_anions) if card else ()
 
 
@@ -70,7 +70,7 @@ def target_ratio(request: Request) -> tuple[int, ...] | None:
     """The reduced, sorted atom ratio asked for, else the family's, else None."""
     if request.atom_ratio:
         return _reduced_ratio(request.atom_ratio)
-    card = FAMILIES.get(request.family or "")
+    card = find_family(request.family)
     return _reduced_ratio(card.ratio) if card else None
 
 
@@ -114,7 +114,7 @@ def build_proposal_prompt(request: Request, *, n: int, cards: Sequence[FamilyCar
     if avoid:
         parts.append("Already known (in Materials Project, ICSD or proposed before), do not list these: "
                      + ", ".join(avoid))
-    family = FAMILIES.get(request.family or "")
+    family = find_family(request.family)
     category = family.name if family else "material that fits the request"
     parts.append(f"List {n} chemical formulae for a hypothetical {category} that is stable and realistic "
                  "and is not in Materials Project or ICSD. Output only the chemical formulae, one per line.")

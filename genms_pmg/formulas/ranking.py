@@ -96,10 +96,10 @@ def shortfall(request: Request, ranked: Sequence[RankedFormula], n: int) -> str 
 
 def _constraints(request: Request) -> str:
     """The request's binding constraints in a few words ("a fluorite (AX2) with Ce, oxide anions")."""
-    from genms_pmg.knowledge.families import FAMILIES
+    from genms_pmg.knowledge.families import find_family
 
     bits = []
-    card = FAMILIES.get(request.family or "")
+    card = find_family(request.family)
     bits.append(f"a {card.name.split('(')[0].strip()} ({card.template})" if card else "this request")
     if request.required_elements:
         bits.append("with " + ", ".join(request.required_elements))

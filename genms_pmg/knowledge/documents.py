@@ -13,7 +13,7 @@ import hashlib
 import re
 from functools import cache
 
-from genms_pmg.knowledge.families import FAMILIES, FamilyCard, SiteSpec
+from genms_pmg.knowledge.families import FAMILIES, FamilyCard, SiteSpec, get_family
 from genms_pmg.knowledge.minerals import MINERALS
 
 __all__ = ["SPACE_GROUPS", "card_chunks", "card_document", "card_keyword_text", "crystal_system", "documents_hash"]
@@ -69,7 +69,7 @@ def _plain_name(card: FamilyCard) -> str:
 @cache
 def card_chunks(key: str) -> tuple[str, ...]:
     """The card's text in three chunks: names, structure, knowledge (examples, minerals, notes)."""
-    card = FAMILIES[key]
+    card = get_family(key)
     name = _plain_name(card)
     aliases = [a for a in card.aliases if a.lower() != name.lower()]
     names = f"{name} structure type, {_compact_template(card)}." + (
@@ -103,7 +103,7 @@ def card_keyword_text(key: str) -> str:
     from pymatgen.core import Composition
 
     names: dict[str, None] = {}
-    for ex in FAMILIES[key].examples:
+    for ex in get_family(key).examples:
         for el in Composition(ex).elements:
             names[el.long_name.lower()] = None
     return card_document(key) + " Elements of the examples: " + ", ".join(names) + "."

@@ -610,10 +610,20 @@ FAMILIES: dict[str, FamilyCard] = {card.key: card for card in _cards()}
 
 
 def get_family(key: str) -> FamilyCard:
-    """Return the card for ``key``; a clear error lists the known families."""
-    try:
+    """Return the card for ``key``: a hand-written card, or a card derived from the data for a
+    ``type:<name>:<label>`` key (:mod:`genms_pmg.knowledge.prototypes`); a clear error lists the families."""
+    if key in FAMILIES:
         return FAMILIES[key]
-    except KeyError:
-        raise UsageError(
-            f"unknown crystal family {key!r}; known families: {', '.join(sorted(FAMILIES))}"
-        ) from None
+    if isinstance(key, str) and key.startswith("type:"):
+        from genms_pmg.knowledge.prototypes import derived_card
+
+        return derived_card(key)
+    raise UsageError(
+        f"unknown crystal family {key!r}; known families: {', '.join(sorted(FAMILIES))}, or any structure type "
+        "`genms types` lists"
+    )
+
+
+def find_family(key: str | None) -> FamilyCard | None:
+    """The card for ``key`` (hand-written or derived), or None when ``key`` is empty."""
+    return get_family(key) if key else None

@@ -22,7 +22,7 @@ from itertools import product
 
 from pymatgen.core import Composition, Element
 
-from genms_pmg.knowledge.families import FAMILIES, FamilyCard
+from genms_pmg.knowledge.families import FAMILIES, FamilyCard, get_family
 from genms_pmg.knowledge.minerals import MINERALS
 
 __all__ = ["Evidence", "evidence_for", "fits_card", "formulas_in", "named_compounds", "prototype_table"]
@@ -162,7 +162,7 @@ def fits_card(formula: str, key: str) -> bool:
     Sites may share an element (Fe3O4 on both spinel cation sites); anions must be more
     electronegative than cations; intermetallic sites without an element list take metals only.
     """
-    card: FamilyCard = FAMILIES[key]
+    card: FamilyCard = get_family(key)
     amounts = Composition(formula).reduced_composition.get_el_amt_dict()
     elements = list(amounts)
     sites = card.sites

@@ -33,7 +33,7 @@ from itertools import permutations
 from pymatgen.core import Composition
 
 from genms_pmg.data.forget import forgotten
-from genms_pmg.knowledge.families import FAMILIES, FamilyCard
+from genms_pmg.knowledge.families import FAMILIES, FamilyCard, get_family
 
 __all__ = ["KnownMember", "Substitution", "known_members", "mp_e_above_hull", "substitutions"]
 
@@ -121,7 +121,7 @@ def _verified(family: str) -> tuple[KnownMember, ...]:
     from genms_pmg.data.forget import remembering
     from genms_pmg.data.oqmd import ReferenceStructureDB
 
-    card = FAMILIES[family]
+    card = get_family(family)
     labels = set(card.oqmd_prototypes)
     if not labels:
         return ()
@@ -183,7 +183,7 @@ def _listed(family: str) -> tuple[KnownMember, ...]:
     from genms_pmg.data.known import KnownFormulaIndex
 
     verified = _verified(family)
-    if not verified or FAMILIES[family].intermetallic:
+    if not verified or get_family(family).intermetallic:
         return ()
     by_anon: dict[str, list[KnownMember]] = {}
     for m in verified[:SOURCES_PER_FAMILY * 2]:
@@ -235,7 +235,7 @@ def _examples(family: str) -> tuple[KnownMember, ...]:
     from genms_pmg.data.forget import remembering
     from genms_pmg.data.oqmd import ReferenceStructureDB
 
-    card = FAMILIES[family]
+    card = get_family(family)
     have = {m.formula for m in _verified(family)}
     with remembering():
         db = ReferenceStructureDB.default()
@@ -269,7 +269,7 @@ def plausible(species: tuple[tuple[int, str, float], ...], family: str) -> bool:
     but C(4+) is no octahedral B cation (r_B/r_O 0.11 against 0.41-0.90)."""
     from genms_pmg.formulas import chemistry as chem
 
-    card = FAMILIES[family]
+    card = get_family(family)
     if not _element_lists_fit(species, card):
         return False  # the card's curated site chemistry (Heusler X sites, pyrite S2 dimers) holds
     if card.intermetallic:
@@ -350,7 +350,7 @@ def _element_lists_fit(species, card: FamilyCard) -> bool:
 def known_members(family: str, *, listed: bool = True) -> list[KnownMember]:
     """Known members of ``family``: verified, the card's examples, then listed ones (each most
     stable first); forgotten ones left out."""
-    if family not in FAMILIES:
+    if family not in FAMILIES and not str(family).startswith("type:"):
         return []
     hidden = forgotten()
     verified, examples, listed_members = _members_of(family)
@@ -376,7 +376,7 @@ def substitutions(family: str, *, elements: Iterable[str], limit: int = 400) -> 
     beam of ``DOUBLE_SWAP_BEAM``) with the product of both probabilities. The result can include
     known formulas; callers filter for novelty.
     """
-    if FAMILIES[family].intermetallic:
+    if get_family(family).intermetallic:
         return []
     return list(_substitutions(family, tuple(dict.fromkeys(elements)), forgotten()))[:limit]
 
@@ -389,7 +389,7 @@ DOUBLE_SWAP_BEAM = 300
 def _substitutions(family: str, elements: tuple[str, ...], hidden: frozenset[str]) -> tuple[Substitution, ...]:
     from genms_pmg.formulas import chemistry as chem
 
-    card: FamilyCard = FAMILIES[family]
+    card: FamilyCard = get_family(family)
     sources: dict[str, tuple] = {}
     for m in known_members(family):
         if m.verified or m.e_above_hull is not None and m.e_above_hull <= 0.1:

@@ -29,7 +29,7 @@ import numpy as np
 
 from genms_pmg.errors import GenMSError, UsageError
 from genms_pmg.knowledge.documents import card_chunks, card_keyword_text, documents_hash
-from genms_pmg.knowledge.families import FAMILIES, FamilyCard
+from genms_pmg.knowledge.families import FAMILIES, FamilyCard, get_family
 from genms_pmg.knowledge.lookup import Evidence, evidence_for
 from genms_pmg.request import Request
 
@@ -233,7 +233,7 @@ class CardRetriever:
         scores = self.combine(signals)
         found: list[RetrievedCard] = []
         if family is not None:
-            found.append(RetrievedCard(FAMILIES[family], 1.0, "parsed family"))
+            found.append(RetrievedCard(get_family(family), 1.0, "parsed family"))
         order = sorted(range(len(_KEYS)), key=lambda i: (-scores[i], i))  # ties: card order
         for i in order:
             if len(found) >= k or scores[i] <= 0:

@@ -16,7 +16,7 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 
 from genms_pmg.formulas.base import HeuristicResult
-from genms_pmg.knowledge.families import FAMILIES
+from genms_pmg.knowledge.families import find_family, get_family
 from genms_pmg.request import Request
 from genms_pmg.structures.base import StructureHeuristic
 
@@ -38,7 +38,7 @@ def family_references(family: str) -> tuple[tuple[str, Structure], ...]:
 
 @lru_cache(maxsize=64)
 def _family_references(family: str, hidden: frozenset[str]) -> tuple[tuple[str, Structure], ...]:
-    card = FAMILIES[family]
+    card = get_family(family)
     refs: list[tuple[str, Structure]] = []
     for entry in AFLOW_PROTOTYPE_LIBRARY:
         if entry["tags"]["aflow"] in card.aflow_prototypes:
@@ -83,7 +83,7 @@ class FamilyMatch(StructureHeuristic):
     tiered = True
 
     def evaluate(self, request: Request, structure: Structure) -> HeuristicResult:
-        if request.family is None or request.family not in FAMILIES:
+        if find_family(request.family) is None:
             return HeuristicResult(self.name, True, 1.0, "no family requested")
         if not family_references(request.family):
             return HeuristicResult(self.name, True, 1.0, f"no reference structures for {request.family}")
