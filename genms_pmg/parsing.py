@@ -90,14 +90,18 @@ _ANION_ALIASES = {"sulphide": "sulfide"}
 _ANION_WORDS = "|".join(sorted([*ANION_CLASSES, *_ANION_ALIASES], key=len, reverse=True))
 # 'nickel arsenide' names the NiAs family, not an arsenide of nickel
 # 'oxynitride' is an oxide and a nitride; 'thio', 'seleno', 'telluro' name the anion of a family or an -ate
-_ANION = re.compile(r"(?<!nickel\s)\b(?:(?P<pre>di|tri|tetra|poly|per|sub|oxy)-?)?(?P<a>" + _ANION_WORDS + r")s?\b",
-                    re.I)
+_ANION = re.compile(r"(?!(?<=nickel\s)arsenide)\b(?:(?P<pre>mono|di|tri|tetra|poly|per|sub|oxy)-?)?(?P<a>"
+                    + _ANION_WORDS + r")s?\b", re.I)
 _PREFIX_ANIONS = {"thio": "sulfide", "seleno": "selenide", "telluro": "telluride"}
 _PREFIX = re.compile(r"(?<![A-Za-z0-9])(?P<p>thio|seleno|telluro)-?(?=[A-Za-z])", re.I)
 #: Oxyanion words beyond knowledge.lookup._ATE (which names compounds): the element besides oxygen.
 _ATE_EXTRA = {"phosphate": "P", "borate": "B", "sulfate": "S", "sulphate": "S", "carbonate": "C", "nitrate": "N",
               "arsenate": "As", "selenate": "Se", "tellurate": "Te", "iodate": "I", "rhenate": "Re",
-              "zincate": "Zn", "aurate": "Au", "argentate": "Ag", "osmate": "Os", "rhodate": "Rh"}
+              "zincate": "Zn", "aurate": "Au", "argentate": "Ag", "osmate": "Os", "rhodate": "Rh",
+              # oxides by their trivial names: an element and oxygen, as an -ate word gives
+              "titania": "Ti", "alumina": "Al", "zirconia": "Zr", "silica": "Si", "ceria": "Ce", "magnesia": "Mg",
+              "hafnia": "Hf", "yttria": "Y", "thoria": "Th", "urania": "U", "baria": "Ba", "strontia": "Sr",
+              "beryllia": "Be", "gallia": "Ga", "india": "In", "vanadia": "V", "chromia": "Cr"}
 _LIKE_BEFORE = re.compile(r"\b(?:like|similar\s+to|analogous\s+to|akin\s+to)\s+(?:the\s+)?(?:mineral\s+)?$", re.I)
 _NONMETAL = re.compile(r"\b(?:insulat(?:or|ors|ing)|semiconduct(?:or|ors|ing)|non-?metallic|band[-\s]?gap|"
                        r"gapped|wide[-\s]gap)\b", re.I)
@@ -345,6 +349,33 @@ def _list_items(scan: _Scan, start: int, end: int) -> list[_Item] | None:
             return None
         out.append((p, value))
     return out or None
+
+
+#: Intermetallic '-ide' words name an element, not an anion class ('a disilicide of tungsten', 'a monoboride').
+_IDE_ELEMENTS = {"boride": "B", "silicide": "Si", "germanide": "Ge", "stannide": "Sn", "plumbide": "Pb",
+                 "aluminide": "Al", "gallide": "Ga", "indide": "In", "bismuthide": "Bi", "beryllide": "Be"}
+_IDE = re.compile(r"\b(?:mono|di|tri|tetra|penta|hexa|hepta|octa)?-?(?P<w>" + "|".join(_IDE_ELEMENTS) + r")s?\b", re.I)
+
+
+def _read_ide_words(scan: _Scan, required: list) -> None:
+    for m in scan.find(_IDE):
+        required.append((m.start("w"), _IDE_ELEMENTS[m["w"].lower()]))
+
+
+#: A chemical system such as Pb-Mo-S or Ni-In: every part an element symbol.
+_CHEMSYS = re.compile(r"(?<![A-Za-z0-9_-])(?P<s>[A-Z][a-z]?(?:-[A-Z][a-z]?)+)(?![A-Za-z0-9_'-])")
+_MXENE = re.compile(r"\bmxenes?\b", re.I)
+
+
+def _read_chemical_systems(scan: _Scan, required: list) -> None:
+    """'Pb-Mo-S', 'the Ni-In system': each element required."""
+    for m in list(_CHEMSYS.finditer(scan.masked())):
+        parts = m["s"].split("-")
+        symbols = [_element(p) if len(p) <= 2 and p[:1].isupper() else None for p in parts]
+        if None in symbols or any(p in _NOT_SYMBOLS for p in parts):
+            continue
+        scan.take(*m.span())
+        required.extend((m.start() + m["s"].index(p), sym) for p, sym in zip(parts, symbols))
 
 
 _SITE_NOUN = r"(?i:sites?|positions?|sublattices?|holes?)(?![A-Za-z])(?:[-\s]+(?i:cations?|ions?|elements?|atoms?))?"
@@ -666,6 +697,7 @@ def _type_patterns() -> tuple[re.Pattern, re.Pattern]:
     from genms_pmg.knowledge.structure_types import names_table
 
     symbols = {r.name for r in names_table() if r.kind == "strukturbericht"}
+    symbols |= {n.replace("_", "") for n in symbols if re.fullmatch(r"[a-z]\d+_\w+", n)}
     words = [n for n in structure_type_names() if n not in symbols]
 
     def alt(names: list[str], upper: bool) -> str:
@@ -698,13 +730,86 @@ def _read_structure_types(scan: _Scan) -> list[tuple[StructureType, tuple[int, i
     return sorted(out, key=lambda item: item[1])
 
 
-def _type_of_like(like: str) -> StructureType | None:
+def _read_named_formulas(scan: _Scan, req: Request, required: list, types: list[StructureType]) -> None:
+    """With a structure type named, a formula beside it ('bixbyite In2O3', 'inverse Heusler Mn2CoAl') is
+    the compound asked for: its elements are required and its ratio is the atom ratio. A member of the type
+    in brackets ('litharge (red PbO)') restates the type and asks for nothing."""
+    from pymatgen.core import Composition
+
+    from genms_pmg.knowledge.prototypes import labels_of_formula
+
+    labels = {lab for t in types for g in t.groups for lab in g}
+    for m in list(re.finditer(r"(?<![A-Za-z0-9])" + _FORMULA + r"(?![A-Za-z0-9])", scan.masked())):
+        formula = _formula(m.group(0))
+        if formula is None:
+            continue
+        comp = Composition(formula)
+        scan.take(*m.span())
+        before = scan.text[:m.start()]
+        in_brackets = before.rfind("(") > before.rfind(")")
+        if in_brackets and set(labels_of_formula(formula)) & labels:
+            continue  # '(red PbO)': the archetype, said to name the type
+        required.extend((m.start(), el.symbol) for el in comp.elements)
+        if req.atom_ratio is None:
+            req.atom_ratio = _reduced([int(round(a)) for a in comp.get_el_amt_dict().values()])
+
+
+def _read_free_elements(scan: _Scan, required: list) -> None:
+    """With a structure type named, element names left anywhere ('CuAu-type iron platinum', 'A12 manganese')
+    are the chemistry asked for. Only full names and two-letter symbols: one-letter symbols and English
+    words (In, As, At) stay words."""
+    _, names = _elements()
+    for m in list(re.finditer(r"(?<![A-Za-z0-9'-])[A-Za-z]+(?![A-Za-z0-9'])", scan.masked())):
+        word = m.group(0)
+        sym = names.get(word.lower()) if len(word) > 2 else (word if len(word) == 2 and _element(word) == word
+                                                              and word not in _ENGLISH_SYMBOLS
+                                                              and word not in _NOT_SYMBOLS else None)
+        if sym is None or _SITE_EXCLUDED_BEFORE.search(scan.text, 0, m.start()):
+            continue
+        scan.take(*m.span())
+        required.append((m.start(), sym))
+
+
+def _merged_types(found: list[StructureType]) -> StructureType:
+    """Several names for one type ('CoSn-type kagome metal', 'CaB6-type hexaboride') give the most specific
+    one; a name beside an archetype formula ('HfFe6Ge6-type kagome magnet') keeps the name (and its checks)
+    with the archetype's labels. Names with nothing in common are refused."""
+    from genms_pmg.knowledge.prototypes import labels_of_formula
+
+    unique = list(dict.fromkeys(found))
+    unique = [t for t in unique if t.groups] or unique[:1]  # names the data lacks give way to those it has
+    if len(unique) == 1:
+        return unique[0]
+    names = [t for t in unique if not t.name.endswith("-type")]
+    for t in unique:  # 'anti-La2O3 Mg3Sb2 analogue': the formula is the name's archetype, the name picks the polymorph
+        if t.name.endswith("-type") and len(names) == 1:
+            name_labels = {lab for g in names[0].groups for lab in g}
+            if set(labels_of_formula(t.archetypes[0])) & name_labels:
+                return names[0]
+    label_sets = [{lab for g in t.groups for lab in g} for t in unique]
+    common = set.intersection(*label_sets)
+    if common:
+        best = min(range(len(unique)), key=lambda i: (len(label_sets[i]), i))
+        named = next((t for t in unique if not t.name.endswith("-type")), unique[best])
+        groups = tuple(g for g in unique[best].groups if set(g) & common) or unique[best].groups
+        return StructureType(named.name, groups, unique[best].archetypes, (), named.sources)
+    formula_types = [t for t in unique if t.name.endswith("-type")]
+    names = [t for t in unique if not t.name.endswith("-type")]
+    if len(formula_types) == 1 and len(names) == 1:
+        return StructureType(names[0].name, formula_types[0].groups, formula_types[0].archetypes, (),
+                             names[0].sources + formula_types[0].sources)
+    raise _fail(f"the request names several structure types ({', '.join(t.name for t in unique)}); "
+                "ask for one at a time")
+
+
+def _type_of_like(like: str, *, named: bool = False) -> StructureType | None:
     """The structure type of 'like X' / 'X-type' when X is no hand-written card's: X's own prototype
-    in the data, else a names-table row for X ('CrI3-type' resolves through BiI3)."""
+    in the data, else a names-table row for X ('CrI3-type' resolves through BiI3). An X the data lacks is
+    refused unless a type name was given too ('a YPO4-like xenotime': the name answers)."""
     found = resolve_formula(like) if _formula(like) else None
     if found is None:
         found = resolve_name(like)
-    if found is None and _formula(like):
+    if found is None and _formula(like) and not named:
         raise _fail(f"{like} is not in the bundled structure data and no structure type is known by that name; "
                     f"give one of its structures with --like FILE.cif, or name its structure type")
     return found
@@ -880,8 +985,13 @@ def parse(text: str) -> Request:
     excluded: list[_Item] = []
     sites = _read_sites(scan)
     types = _read_structure_types(scan)
+    if _MXENE.search(scan.masked()):
+        raise _fail("MXene sheets (two-dimensional M(n+1)X(n) layers cut from MAX phases) are not generated yet; "
+                    "ask for the parent MAX phase, e.g. 'a 312 MAX phase with Ti, Si and C'")
     _read_symmetry(scan, req)
     _read_substitutions(scan, required, anyof, excluded)
+    _read_chemical_systems(scan, required)
+    _read_ide_words(scan, required)
 
     anchors: list[tuple[int, int]] = []
     for m in scan.find(_ANION):
@@ -922,12 +1032,14 @@ def parse(text: str) -> Request:
         raise _fail(f"the request names a {scan.text[slice(*families[0][1])].strip()} and a "
                     f"{types[0][0].name}; ask for one structure type at a time")
     _read_like(scan, req)
-    if req.family is None and req.like and not types:
-        req.family = _family_of_like(req.like)
+    if req.family is None and req.like:
+        req.family = None if types else _family_of_like(req.like)
         if req.family is None:
-            like_type = _type_of_like(req.like)
+            like_type = _type_of_like(req.like, named=bool(types))
             if like_type is not None:
-                types = [(like_type, (0, 0))]
+                types = [*types, (like_type, (0, 0))]
+    if types:
+        _read_named_formulas(scan, req, required, [t for t, _ in types])
 
     gaps = scan.find(_GAP_WORDS)
     kinds = _unique(["wide_gap" if g["wide"] else "semiconductor" if g["semi"] else "insulator" for g in gaps])
@@ -954,9 +1066,9 @@ def parse(text: str) -> Request:
     anchors += [m.span() for m in _NOUNS.finditer(text)]
     only = _read_elements(scan, req, [s for _, s in families] + [s for _, s in types] + anchors,
                           required, anyof, excluded)
-    if len({t.name for t, _ in types}) > 1:
-        raise _fail(f"the request names several structure types ({', '.join(t.name for t, _ in types)}); "
-                    "ask for one at a time")
+    if types:
+        _read_free_elements(scan, required)
+        types = [(_merged_types([t for t, _ in types]), types[0][1])]
     named_elements = [s for _, s in required]
     if types:
         req.family = choose_family(types[0][0], required=named_elements, ratio=req.atom_ratio,

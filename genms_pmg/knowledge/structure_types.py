@@ -91,6 +91,8 @@ def _rows_by_name() -> dict[str, tuple[NameRow, ...]]:
     out: dict[str, list[NameRow]] = {}
     for row in names_table():
         out.setdefault(row.name, []).append(row)
+        if row.kind == "strukturbericht" and re.fullmatch(r"[a-z]\d+_\w+", row.name):  # 'C11_b' is also 'C11b'
+            out.setdefault(row.name.replace("_", ""), []).append(row)  # ('B_a' stays: 'Ba' is barium)
     return {k: tuple(v) for k, v in out.items()}
 
 
