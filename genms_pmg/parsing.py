@@ -101,7 +101,9 @@ _ATE_EXTRA = {"phosphate": "P", "borate": "B", "sulfate": "S", "sulphate": "S", 
               # oxides by their trivial names: an element and oxygen, as an -ate word gives
               "titania": "Ti", "alumina": "Al", "zirconia": "Zr", "silica": "Si", "ceria": "Ce", "magnesia": "Mg",
               "hafnia": "Hf", "yttria": "Y", "thoria": "Th", "urania": "U", "baria": "Ba", "strontia": "Sr",
-              "beryllia": "Be", "gallia": "Ga", "india": "In", "vanadia": "V", "chromia": "Cr"}
+              "beryllia": "Be", "gallia": "Ga", "india": "In", "vanadia": "V", "chromia": "Cr",
+              "orthosilicate": "Si", "metasilicate": "Si", "pyrosilicate": "Si", "orthophosphate": "P",
+              "pyrophosphate": "P", "orthoborate": "B"}
 _LIKE_BEFORE = re.compile(r"\b(?:like|similar\s+to|analogous\s+to|akin\s+to)\s+(?:the\s+)?(?:mineral\s+)?$", re.I)
 _NONMETAL = re.compile(r"\b(?:insulat(?:or|ors|ing)|semiconduct(?:or|ors|ing)|non-?metallic|band[-\s]?gap|"
                        r"gapped|wide[-\s]gap)\b", re.I)

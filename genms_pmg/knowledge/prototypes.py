@@ -34,6 +34,8 @@ _PREFIX = "type:"
 _ROLE_NAMES = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #: Share of a label's guessed members that must take ionic oxidation states for an ionic card.
 IONIC_SHARE = 0.5
+#: Elements that make a role an anion site when most members hold one there.
+TRUE_ANIONS = frozenset({"O", "S", "Se", "Te", "F", "Cl", "Br", "I", "N", "H"})
 #: Members a card lists as examples (most stable first).
 EXAMPLES_PER_CARD = 12
 
@@ -81,12 +83,30 @@ class PrototypeRecord:
     def anonymous(self) -> str:
         return self.label.split("_")[0]
 
+    def canonical_roles(self, member: Member) -> tuple[str, ...]:
+        """``member.roles`` with true anions moved last among roles of equal count: NaCl and MgO may sit
+        either way round on the 4a and 4b sites of one label (an origin shift), and a card needs one order."""
+        roles = list(member.roles)
+        for count in set(self.counts):
+            idx = [i for i, c in enumerate(self.counts) if c == count]
+            if len(idx) > 1:
+                ordered = sorted((roles[i] for i in idx), key=lambda el: el in TRUE_ANIONS)
+                for i, el in zip(idx, ordered):
+                    roles[i] = el
+        return tuple(roles)
+
+    def anion_share(self, role: int) -> float:
+        """Share of the members holding a true anion (O, S, Se, Te, halogen, N, H) on ``role``."""
+        if not self.members:
+            return 0.0
+        return sum(self.canonical_roles(m)[role] in TRUE_ANIONS for m in self.members) / len(self.members)
+
     @property
     def ionic(self) -> bool:
-        """Most guessed members take ionic oxidation states and some role is an anion."""
-        if not self.oxidation_members or self.oxidation_guessed < IONIC_SHARE * self.oxidation_members:
-            return False
-        return any(_mean_state(c) < 0 for c in self.oxidation)
+        """Some role holds a true anion in at least half of the members. Judged on every member, not on
+        oxidation guesses of the most stable few: a label such as Pm-3m ABC3 holds oxide perovskites and
+        intermetallic antiperovskites alike."""
+        return any(self.anion_share(i) >= IONIC_SHARE for i in range(len(self.counts)))
 
     @property
     def archetype(self) -> Member:
@@ -182,8 +202,8 @@ def _derived_card(key: str, hidden: frozenset[str]) -> FamilyCard:
     sites = []
     anions: list[str] = []
     for i, count in enumerate(base.counts):
-        elements = Counter(m.roles[i] for r in recs for m in r.members if m.formula not in hidden)
-        states = Counter()
+        elements = Counter(r.canonical_roles(m)[i] for r in recs for m in r.members if m.formula not in hidden)
+        states: Counter = Counter()
         for r in recs:
             states.update(r.oxidation[i])
         cn = base.coordination[i] if base.coordination else None
@@ -191,11 +211,11 @@ def _derived_card(key: str, hidden: frozenset[str]) -> FamilyCard:
         if not ionic:
             sites.append(SiteSpec(role, count, "metal", (), tuple(el for el, _ in elements.most_common()), cn))
             continue
-        mean = _mean_state(states)
-        kind = "anion" if mean < 0 else "cation"
+        share = sum(r.anion_share(i) * len(r.members) for r in recs) / max(1, sum(len(r.members) for r in recs))
+        kind = "anion" if share >= IONIC_SHARE or (share > 0 and _mean_state(states) < 0) else "cation"
         signed = [int(k) for k, _ in states.most_common() if (int(k) < 0) == (kind == "anion") and int(k) != 0]
         if not signed:
-            signed = [-2] if kind == "anion" else [1, 2, 3]
+            signed = [-2, -1] if kind == "anion" else [1, 2, 3]
         if kind == "anion":
             found = tuple(el for el, _ in elements.most_common())
             anions += [el for el in found if el not in anions]
