@@ -63,6 +63,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from genms_pmg.cli.campaign import cmd_campaign
 
             return cmd_campaign(args)
+        if args.command == "types":
+            from genms_pmg.cli.types import cmd_types
+
+            return cmd_types(args)
         if args.command == "csp-benchmark":
             return _cmd_csp_benchmark(args)
     except GenMSError as err:

@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     prop.add_argument("--json", action="store_true", help="machine-readable output")
     _add_knowledge_options(prop)
 
+    from genms_pmg.cli import types as _types
+
+    _types.add_arguments(sub.add_parser(
+        "types", help="list the structure-type names GenMS reads, or show what one resolves to",
+        description="Structure-type names (minerals, Strukturbericht symbols, nicknames, archetypes) and the "
+        "prototype of the bundled OQMD-ICSD data each resolves to; with a name, the derived card."))
+
     known = sub.add_parser(
         "known", help="is a formula already in Materials Project or ICSD?",
         description="Look FORMULA up in the known-formula index (Materials Project formulae of matbench mp_e_form "
