@@ -233,10 +233,19 @@ class LanguageStructureGenerator(StructureGenerator):
             )
         return self._search
 
-    def search(self, request: str | Request, n: int = 3, *, seed: int | None = None, checkpoint: Path | None = None) -> SearchResult:
-        """Run the search and return the full :class:`SearchResult` (candidates and tree)."""
+    def search(self, request: str | Request, n: int = 3, *, seed: int | None = None, checkpoint: Path | None = None,
+               like: Structure | None = None) -> SearchResult:
+        """Run the search and return the full :class:`SearchResult` (candidates and tree).
+
+        ``like``: a crystal whose structure type the answers take (its prototype in the bundled data),
+        e.g. ``like=Structure.from_file("mine.cif")`` with the request "new members of this type with Sr".
+        """
         from genms_pmg.data.forget import forgetting
 
+        if like is not None:
+            if isinstance(request, Request):
+                raise UsageError("like= needs the request as text; it is parsed together with the structure")
+            request = parse_request(request, like=like)
         with forgetting(self.forget):
             return self._run_search(request, n, seed=seed, checkpoint=checkpoint)
 
@@ -287,9 +296,10 @@ class LanguageStructureGenerator(StructureGenerator):
         search.timings["total"] = time.perf_counter() - t0
         return SearchResult(parsed, candidates, tree.as_dict(), asdict(search.config), dict(search.timings))
 
-    def generate(self, request: str | Request, n: int = 3, *, seed: int | None = None, checkpoint: Path | None = None) -> list[Candidate]:
-        """Return up to ``n`` candidates for ``request``, best first."""
-        return self.search(request, n, seed=seed, checkpoint=checkpoint).candidates
+    def generate(self, request: str | Request, n: int = 3, *, seed: int | None = None, checkpoint: Path | None = None,
+                 like: Structure | None = None) -> list[Candidate]:
+        """Return up to ``n`` candidates for ``request``, best first (``like``: see :meth:`search`)."""
+        return self.search(request, n, seed=seed, checkpoint=checkpoint, like=like).candidates
 
     def _candidate(self, tree: SearchTree, node_id: str, rank: int, request: Request, seed: int) -> Candidate:
         node = tree.nodes[node_id]

@@ -941,7 +941,7 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def parse(text: str) -> Request:
+def parse(text: str, *, preset_family: str | None = None) -> Request:
     """Parse a sentence into a :class:`Request`; raises UsageError when it is empty, names an unknown
     element, asks for something impossible or contains nothing recognisable.
 
@@ -1072,6 +1072,11 @@ def parse(text: str) -> Request:
         _read_free_elements(scan, required)
         types = [(_merged_types([t for t, _ in types]), types[0][1])]
     named_elements = [s for _, s in required]
+    if preset_family is not None:
+        if (types or families) and req.family != preset_family:
+            said = types[0][0].name if types else scan.text[slice(*families[0][1])].strip()
+            raise _fail(f"the request names a {said} but the --like structure is another type; drop one of the two")
+        req.family, types = preset_family, []
     if types:
         req.family = choose_family(types[0][0], required=named_elements, ratio=req.atom_ratio,
                                    space_group=req.space_group)
@@ -1220,11 +1225,26 @@ def _check(req: Request, only: list[str]) -> None:
                     f"allowed; raise the atom limit")
 
 
-def parse_request(text: str) -> Request:
+def parse_request(text: str, *, like=None) -> Request:
     """Parse a sentence into a :class:`~genms_pmg.request.Request` (rule-based, deterministic).
+
+    ``like``: a pymatgen ``Structure`` whose structure type the answers must take (CLI ``--like FILE.cif``):
+    its space group and Wyckoff sites are matched to a prototype of the bundled data, and the search looks
+    for members of that type.
 
     Raises:
         UsageError: the text is empty, names an unknown element, asks for something impossible,
-            or contains nothing the parser recognises.
+            or contains nothing the parser recognises; the ``like`` structure's type is not in the data.
     """
-    return parse(text)
+    if like is None:
+        return parse(text)
+    from genms_pmg.knowledge.prototypes import derived_key, label_of_structure
+
+    label, described = label_of_structure(like)
+    if label is None:
+        raise _fail(f"the --like structure ({like.composition.reduced_formula}, {described}) matches none of the "
+                    "7,693 prototypes of the bundled OQMD-ICSD data; name its structure type or an archetype compound")
+    formula = like.composition.reduced_formula
+    req = parse(text, preset_family=derived_key(f"{formula}-type", [label]))
+    req.like = formula
+    return req

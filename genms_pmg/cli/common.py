@@ -114,10 +114,25 @@ def _read_avoid(path: Path | None) -> list[str]:
     return out
 
 
+def _read_like(path):
+    """The --like crystal as a pymatgen Structure, or None; one-line errors for a missing or unreadable file."""
+    if path is None:
+        return None
+    from pymatgen.core import Structure
+
+    if not path.is_file():
+        raise UsageError(f"--like {path}: no such file; give a CIF (or POSCAR) of the crystal whose type you want")
+    try:
+        return Structure.from_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - pymatgen raises many kinds on bad files: one clear line instead
+        raise UsageError(f"--like {path}: not a crystal structure pymatgen can read "
+                         f"({type(exc).__name__}); give a CIF or POSCAR file") from None
+
+
 def _parsed(args: argparse.Namespace):
     from genms_pmg.parsing import parse_request
 
-    request = parse_request(args.request)
+    request = parse_request(args.request, like=_read_like(getattr(args, "like", None)))
     request.avoid_formulas = list(dict.fromkeys([*request.avoid_formulas, *_read_avoid(getattr(args, "avoid", None))]))
     against = getattr(args, "novel_against", None)
     if against:

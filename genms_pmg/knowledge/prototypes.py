@@ -267,3 +267,52 @@ def _named_archetype(name: str, formulas: set[str]) -> str | None:
         if formula in formulas:
             return formula
     return None
+
+
+def _site_key(sg: int, counts, letters) -> tuple:
+    return (sg, tuple(sorted((int(c), tuple(sorted(w))) for c, w in zip(counts, letters))))
+
+
+@lru_cache(maxsize=1)
+def _labels_by_site_key() -> dict[tuple, tuple[str, ...]]:
+    out: dict[tuple, list[str]] = {}
+    for label, rec in prototype_records().items():
+        out.setdefault(_site_key(rec.space_group, rec.counts, rec.wyckoff), []).append(label)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def label_of_structure(structure) -> tuple[str | None, str]:
+    """(OQMD label, description) of a user's crystal: space group and Wyckoff letters per element by spglib
+    (tolerance 0.1, then 0.01 and 0.3 Å), matched against every label of the data; the label is None when
+    the data has no such type."""
+    described = ""
+    for symprec in (0.1, 0.01, 0.3):
+        label, text = _label_at(structure, symprec)
+        described = described or text
+        if label is not None:
+            return label, text
+    return None, described
+
+
+def _label_at(structure, symprec: float) -> tuple[str | None, str]:
+    from math import gcd
+    from functools import reduce
+
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
+    data = analyzer.get_symmetry_dataset()
+    sg = int(analyzer.get_space_group_number())
+    wyckoffs = list(getattr(data, "wyckoffs", None) or data["wyckoffs"])
+    equivalent = list(getattr(data, "equivalent_atoms", None) if not isinstance(data, dict) else data["equivalent_atoms"])
+    letters: dict[str, list[str]] = {}
+    for i, site in enumerate(structure):
+        if equivalent[i] == i:
+            letters.setdefault(site.specie.symbol if hasattr(site.specie, "symbol") else str(site.specie), []).append(wyckoffs[i])
+    amounts = structure.composition.get_el_amt_dict()
+    g = reduce(gcd, [int(round(a)) for a in amounts.values()])
+    counts = [int(round(amounts[el])) // g for el in letters]
+    key = _site_key(sg, counts, list(letters.values()))
+    described = f"space group {sg}, Wyckoff " + ", ".join(f"{el} {''.join(sorted(w))}" for el, w in letters.items())
+    labels = _labels_by_site_key().get(key, ())
+    return (labels[0] if labels else None), described
