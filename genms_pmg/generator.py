@@ -260,6 +260,16 @@ class LanguageStructureGenerator(StructureGenerator):
         seed = self.seed if seed is None else seed
         search = self._build_search()
         search.timings = {"parse": parse_s}
+        if parsed.sheet == "mxene":
+            from genms_pmg.structures.mxene_search import mxene_search
+
+            tree, ranked = mxene_search(parsed, search.energy_model, n=n, limit=self.formulas,
+                                        relax_steps=self.relax_steps, timings=search.timings, progress=self.progress)
+            candidates = [self._candidate(tree, node_id, rank, parsed, seed) for rank, node_id in enumerate(ranked, 1)]
+            for cand, node_id in zip(candidates, ranked):
+                cand.scores.update(tree.nodes[node_id].data.get("sheet_scores", {}))
+            search.timings["total"] = time.perf_counter() - t0
+            return SearchResult(parsed, candidates, tree.as_dict(), asdict(search.config), dict(search.timings))
         tree = search.run(parsed, seed=seed, checkpoint=checkpoint, want=n, expand_many=self._expander)
         formulas = [nd for nd in tree.nodes.values() if nd.kind == "formula"]
         if not any(nd.passed for nd in formulas):

@@ -366,7 +366,12 @@ def _read_ide_words(scan: _Scan, required: list) -> None:
 
 #: A chemical system such as Pb-Mo-S or Ni-In: every part an element symbol.
 _CHEMSYS = re.compile(r"(?<![A-Za-z0-9_-])(?P<s>[A-Z][a-z]?(?:-[A-Z][a-z]?)+)(?![A-Za-z0-9_'-])")
-_MXENE = re.compile(r"\bmxenes?\b", re.I)
+_MXENE = re.compile(r"\b(?:two[-\s]dimensional\s+|2d\s+)?mxenes?(?:\s+sheets?)?\b", re.I)
+_TERMINATIONS = {"o": "O", "oxygen": "O", "oxo": "O", "f": "F", "fluorine": "F", "fluoro": "F", "oh": "OH",
+                 "hydroxyl": "OH", "hydroxide": "OH", "cl": "Cl", "chlorine": "Cl"}
+_TERMINATION = re.compile(r"\b(?P<t>O|F|OH|Cl|oxygen|oxo|fluorine|fluoro|hydroxyl|hydroxide|chlorine)[-\s]+terminat(?:ed|ion)\b"
+                          r"|\bterminat(?:ed|ions?)\s+(?:with|by)\s+(?P<t2>O|F|OH|Cl|oxygen|fluorine|hydroxyl|chlorine)\b"
+                          r"|(?P<bare>\bbare\b|\bun-?terminated\b)", re.I)
 
 
 def _read_chemical_systems(scan: _Scan, required: list) -> None:
@@ -987,9 +992,15 @@ def parse(text: str, *, preset_family: str | None = None) -> Request:
     excluded: list[_Item] = []
     sites = _read_sites(scan)
     types = _read_structure_types(scan)
-    if _MXENE.search(scan.masked()):
-        raise _fail("MXene sheets (two-dimensional M(n+1)X(n) layers cut from MAX phases) are not generated yet; "
-                    "ask for the parent MAX phase, e.g. 'a 312 MAX phase with Ti, Si and C'")
+    sheet_spans = [m.span() for m in scan.find(_MXENE)]
+    if sheet_spans:
+        req.sheet = "mxene"
+        terminations = scan.find(_TERMINATION)
+        if terminations:
+            m = terminations[0]
+            req.termination = "bare" if m["bare"] else _TERMINATIONS[(m["t"] or m["t2"]).lower()]
+        if types:
+            raise _fail(f"an MXene is a sheet cut from a MAX phase, not a {types[0][0].name}; drop one of the two")
     _read_symmetry(scan, req)
     _read_substitutions(scan, required, anyof, excluded)
     _read_chemical_systems(scan, required)
@@ -1066,7 +1077,7 @@ def parse(text: str, *, preset_family: str | None = None) -> Request:
     req.band_gap = "metal" if metal else (kinds[0] if kinds else None)
 
     anchors += [m.span() for m in _NOUNS.finditer(text)]
-    only = _read_elements(scan, req, [s for _, s in families] + [s for _, s in types] + anchors,
+    only = _read_elements(scan, req, [s for _, s in families] + [s for _, s in types] + sheet_spans + anchors,
                           required, anyof, excluded)
     if types:
         _read_free_elements(scan, required)
@@ -1174,7 +1185,8 @@ def _read_elements(scan: _Scan, req: Request, anchors: list[tuple[int, int]], re
 
 def _check(req: Request, only: list[str]) -> None:
     """Refuse requests that are empty of content or cannot be satisfied."""
-    if not (req.family or req.required_elements or req.required_any or req.anion_classes or req.atom_ratio or req.like):
+    if not (req.family or req.required_elements or req.required_any or req.anion_classes or req.atom_ratio or req.like
+            or req.sheet):
         some = ", ".join(c.key.replace("_", " ") for c in list(FAMILIES.values())[:6])
         raise _fail(f"found no crystal family, element, anion class or atom ratio in {req.text[:60]!r}; "
                     f"name a family ({some}, ...), an element or an anion class, {_EXAMPLE}")

@@ -45,6 +45,8 @@ class Request(MSONable):
             Co2MnX the role of the matching card site); a coordination word the card cannot place,
             or said without a family, stays "tetrahedral", "octahedral" or "N-fold". Each entry is
             also a requirement: one element in ``required_elements``, several in ``required_any``.
+        sheet: "mxene" when a two-dimensional MXene sheet is asked for (``structures.mxene``), else None.
+        termination: surface termination of the sheet ("O", "F", "OH", "Cl"), "bare", or None (not said).
         ignored: words or phrases the parser did not use, so the user can rephrase.
     """
 
@@ -70,6 +72,8 @@ class Request(MSONable):
     like: str | None = None
     avoid_formulas: list[str] = field(default_factory=list)
     site_elements: dict[str, list[str]] = field(default_factory=dict)
+    sheet: str | None = None
+    termination: str | None = None
     ignored: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:

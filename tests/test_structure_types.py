@@ -139,9 +139,11 @@ def test_a_formula_type_missing_from_the_data_is_refused_with_what_to_do() -> No
         parse("a Fe3GeTe2-type ferromagnet with iron")
 
 
-def test_mxene_is_refused_in_one_line_not_ignored() -> None:
+def test_mxene_words_are_read_not_ignored() -> None:
+    req = parse("an O-terminated Ti MXene")
+    assert (req.sheet, req.termination, req.required_elements, req.ignored) == ("mxene", "O", ["Ti"], [])
     with pytest.raises(UsageError, match="MXene"):
-        parse("a titanium carbide MXene")
+        parse("a scheelite MXene with Ti")
 
 
 def test_type_names_never_eat_elements_or_space_groups() -> None:
@@ -203,3 +205,31 @@ def test_the_real_cosn_structure_of_the_data_is_kagome() -> None:
     structure = ReferenceStructureDB.default().structure(member.row_id)
     assert SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_number() == 191
     assert kagome_sublattice(structure) == "Co"
+
+
+# -- MXenes -------------------------------------------------------------------------------------------
+def test_mxene_sheet_keeps_its_vacuum_through_relaxation_with_real_chgnet() -> None:
+    from genms_pmg.data.oqmd import ReferenceStructureDB
+    from genms_pmg.energy.chgnet_model import CHGNetEnergyModel
+    from genms_pmg.structures.mxene import max_parents, relax_sheet, sheet_from_max, vacuum_width
+
+    formula, row_id, _, a = next(p for p in max_parents({"Ti"}, {"C"}) if p[0] == "Ti3AlC2")
+    sheet = sheet_from_max(ReferenceStructureDB.default().structure(row_id), a, termination="O")
+    assert sheet.composition.get_el_amt_dict() == {"Ti": 3, "C": 2, "O": 2} and vacuum_width(sheet) >= 15.0 - 1e-6
+    relaxed, energy, _ = relax_sheet(sheet, CHGNetEnergyModel(), steps=60)
+    assert relaxed.lattice.c == pytest.approx(sheet.lattice.c)  # the normal is fixed
+    assert vacuum_width(relaxed) >= 14.0 and energy < 0
+    assert SpacegroupAnalyzer(relaxed, symprec=0.1).get_space_group_number() == 164  # P-3m1
+
+
+def test_a_titanium_carbide_mxene_request_returns_ti3c2_and_ti2c_sheets() -> None:
+    from genms_pmg import LanguageStructureGenerator
+
+    req = parse("a titanium carbide MXene")
+    assert (req.sheet, req.required_elements, req.anion_classes) == ("mxene", ["Ti"], ["carbide"])
+    cands = LanguageStructureGenerator(seed=0, progress=False, relax_steps=60).generate("a titanium carbide MXene", n=3)
+    formulas = {c.formula for c in cands}
+    assert {"Ti3C2", "Ti2C"} <= formulas
+    for c in cands:
+        assert c.scores["space_group"] == "P-3m1" and c.scores["vacuum_angstrom"] >= 14.0
+        assert isinstance(c.scores["sheet_energy_vs_parent"], float) and c.scores["parent_max_phase"]

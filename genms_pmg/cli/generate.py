@@ -118,9 +118,10 @@ def _print_table(result, *, out: Path | None) -> None:
         h = c.scores.get("e_above_hull")
         novel = c.scores.get("novel")
         decomposition = c.scores.get("decomposition") or {}
+        sheet = c.scores.get("sheet_energy_vs_parent")
         rows.append((
             str(c.rank), c.formula, str(c.scores.get("space_group", "?")), str(len(c.structure)),
-            f"{h:+.3f}" if isinstance(h, float) else "n/a", f"{e:.3f}" if isinstance(e, float) else "n/a",
+            f"{h:+.3f}" if isinstance(h, float) else (f"{sheet:+.3f}*" if isinstance(sheet, float) else "n/a"), f"{e:.3f}" if isinstance(e, float) else "n/a",
             "yes" if c.scores.get("relaxed") else "no", {True: "yes", False: "no"}.get(novel, "?"),
             " + ".join(decomposition) or "n/a",
             _source_label(c.provenance),
@@ -130,6 +131,9 @@ def _print_table(result, *, out: Path | None) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    if any("sheet_energy_vs_parent" in c.scores for c in result.candidates):
+        print("\n* two-dimensional sheet: energy (eV/atom) against its parent MAX phase minus the A element, "
+              "not above a bulk hull")
     n_formulas = sum(1 for nd in result.tree["nodes"] if nd["kind"] == "formula")
     n_structures = sum(1 for nd in result.tree["nodes"] if nd["kind"] == "structure")
     print(f"\n{n_formulas} formulae and {n_structures} structures evaluated in {result.timings.get('total', 0):.1f} s"
