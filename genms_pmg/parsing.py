@@ -8,8 +8,10 @@ anion class halide and the family double perovskite, not the family twice).
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache, reduce
+from importlib import resources
 from itertools import permutations, product
 from math import gcd
 
@@ -94,16 +96,15 @@ _ANION = re.compile(r"(?!(?<=nickel\s)arsenide)\b(?:(?P<pre>mono|di|tri|tetra|po
                     + _ANION_WORDS + r")s?\b", re.I)
 _PREFIX_ANIONS = {"thio": "sulfide", "seleno": "selenide", "telluro": "telluride"}
 _PREFIX = re.compile(r"(?<![A-Za-z0-9])(?P<p>thio|seleno|telluro)-?(?=[A-Za-z])", re.I)
-#: Oxyanion words beyond knowledge.lookup._ATE (which names compounds): the element besides oxygen.
-_ATE_EXTRA = {"phosphate": "P", "borate": "B", "sulfate": "S", "sulphate": "S", "carbonate": "C", "nitrate": "N",
-              "arsenate": "As", "selenate": "Se", "tellurate": "Te", "iodate": "I", "rhenate": "Re",
-              "zincate": "Zn", "aurate": "Au", "argentate": "Ag", "osmate": "Os", "rhodate": "Rh",
-              # oxides by their trivial names: an element and oxygen, as an -ate word gives
-              "titania": "Ti", "alumina": "Al", "zirconia": "Zr", "silica": "Si", "ceria": "Ce", "magnesia": "Mg",
-              "hafnia": "Hf", "yttria": "Y", "thoria": "Th", "urania": "U", "baria": "Ba", "strontia": "Sr",
-              "beryllia": "Be", "gallia": "Ga", "india": "In", "vanadia": "V", "chromia": "Cr",
-              "orthosilicate": "Si", "metasilicate": "Si", "pyrosilicate": "Si", "orthophosphate": "P",
-              "pyrophosphate": "P", "orthoborate": "B"}
+_VOCABULARY = json.loads(resources.files("genms_pmg.knowledge").joinpath("data/vocabulary.json").read_text())
+
+
+def _table(name: str) -> dict[str, str]:
+    return {k: v for k, v in _VOCABULARY[name].items() if not k.startswith("_")}
+
+
+#: Oxyanion words beyond knowledge.lookup._ATE and oxides by trivial name: the element besides oxygen.
+_ATE_EXTRA = {**_table("ate_words"), **_table("oxide_names")}
 _LIKE_BEFORE = re.compile(r"\b(?:like|similar\s+to|analogous\s+to|akin\s+to)\s+(?:the\s+)?(?:mineral\s+)?$", re.I)
 _NONMETAL = re.compile(r"\b(?:insulat(?:or|ors|ing)|semiconduct(?:or|ors|ing)|non-?metallic|band[-\s]?gap|"
                        r"gapped|wide[-\s]gap)\b", re.I)
@@ -354,8 +355,7 @@ def _list_items(scan: _Scan, start: int, end: int) -> list[_Item] | None:
 
 
 #: Intermetallic '-ide' words name an element, not an anion class ('a disilicide of tungsten', 'a monoboride').
-_IDE_ELEMENTS = {"boride": "B", "silicide": "Si", "germanide": "Ge", "stannide": "Sn", "plumbide": "Pb",
-                 "aluminide": "Al", "gallide": "Ga", "indide": "In", "bismuthide": "Bi", "beryllide": "Be"}
+_IDE_ELEMENTS = _table("ide_elements")
 _IDE = re.compile(r"\b(?:mono|di|tri|tetra|penta|hexa|hepta|octa)?-?(?P<w>" + "|".join(_IDE_ELEMENTS) + r")s?\b", re.I)
 
 
@@ -367,8 +367,7 @@ def _read_ide_words(scan: _Scan, required: list) -> None:
 #: A chemical system such as Pb-Mo-S or Ni-In: every part an element symbol.
 _CHEMSYS = re.compile(r"(?<![A-Za-z0-9_-])(?P<s>[A-Z][a-z]?(?:-[A-Z][a-z]?)+)(?![A-Za-z0-9_'-])")
 _MXENE = re.compile(r"\b(?:two[-\s]dimensional\s+|2d\s+)?mxenes?(?:\s+sheets?)?\b", re.I)
-_TERMINATIONS = {"o": "O", "oxygen": "O", "oxo": "O", "f": "F", "fluorine": "F", "fluoro": "F", "oh": "OH",
-                 "hydroxyl": "OH", "hydroxide": "OH", "cl": "Cl", "chlorine": "Cl"}
+_TERMINATIONS = _table("terminations")
 _TERMINATION = re.compile(r"\b(?P<t>O|F|OH|Cl|oxygen|oxo|fluorine|fluoro|hydroxyl|hydroxide|chlorine)[-\s]+terminat(?:ed|ion)\b"
                           r"|\bterminat(?:ed|ions?)\s+(?:with|by)\s+(?P<t2>O|F|OH|Cl|oxygen|fluorine|hydroxyl|chlorine)\b"
                           r"|(?P<bare>\bbare\b|\bun-?terminated\b)", re.I)
