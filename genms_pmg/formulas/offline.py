@@ -436,8 +436,8 @@ class OfflineFormulaProposer(FormulaProposer):
         if len(required) > len(cat_sites) or required - pools or (any_of and not any_of & pools):
             return  # a required element (or asked-for anion) fits neither this anion nor any site
         lists = [_site_species(template.family, site, anion, rules) for site in cat_sites]
-        if any(not lst for lst in lists):
-            return
+        if not lists or any(not lst for lst in lists):
+            return  # no cation site (a derived card read every site as an anion) or an empty site
         rest_best = [sum(lst[0].logp for lst in lists[i:]) for i in range(len(lists) + 1)]
         target = -sum(ox * site.count for (_, ox), site in zip(anions, an_sites)) if anions else 0
         by_ox: dict[int, list[_Species]] = {}

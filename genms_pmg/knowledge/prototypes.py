@@ -212,7 +212,7 @@ def _derived_card(key: str, hidden: frozenset[str]) -> FamilyCard:
             sites.append(SiteSpec(role, count, "metal", (), tuple(el for el, _ in elements.most_common()), cn))
             continue
         share = sum(r.anion_share(i) * len(r.members) for r in recs) / max(1, sum(len(r.members) for r in recs))
-        kind = "anion" if share >= IONIC_SHARE or (share > 0 and _mean_state(states) < 0) else "cation"
+        kind = "anion" if share >= IONIC_SHARE else "cation"
         signed = [int(k) for k, _ in states.most_common() if (int(k) < 0) == (kind == "anion") and int(k) != 0]
         if not signed:
             signed = [-2, -1] if kind == "anion" else [1, 2, 3]
