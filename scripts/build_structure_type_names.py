@@ -22,7 +22,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "genms_pmg" / "knowledge" / "data" / "structure_type_names.csv"
 AFLOW_SOURCE = "pymatgen AFLOW prototype library (Mehl et al. 2017)"
-FIELDS = ["name", "archetype", "space_group", "kind", "source"]
+FIELDS = ["name", "archetype", "space_group", "kind", "source", "prototype"]
 #: AFLOW mineral tags that are not names a chemist types (element names, phases, descriptions).
 _SKIP_WORDS = re.compile(r"alpha|beta|gamma|delta|high|low|theoretical|phase|structure|pressure|\d|\(|,|/|_|'|"
                          r"perovskite|heusler|laves|spinel|boride|carbide|oxide|chloride|fluoride|nitride|sulfide|"
@@ -43,11 +43,11 @@ def aflow_rows() -> list[dict]:
         sb = tags["strukturbericht"]
         if sb and sb != "None":
             rows.append({"name": sb.lower().replace("\\", ""), "archetype": formula, "space_group": sg,
-                         "kind": "strukturbericht", "source": AFLOW_SOURCE})
+                         "kind": "strukturbericht", "source": AFLOW_SOURCE, "prototype": tags["aflow"]})
         mineral = tags["mineral"].strip()
         if mineral and " " not in mineral and not _SKIP_WORDS.search(mineral):
             rows.append({"name": mineral.lower(), "archetype": formula, "space_group": sg, "kind": "mineral",
-                         "source": AFLOW_SOURCE})
+                         "source": AFLOW_SOURCE, "prototype": tags["aflow"]})
     return rows
 
 
@@ -55,9 +55,16 @@ def main() -> int:
     hand = []
     if OUT.is_file():
         hand = [r for r in csv.DictReader(OUT.open()) if r["source"] != AFLOW_SOURCE]
-    names = {(r["name"], r["archetype"], r["space_group"]) for r in hand}
-    rows = hand + [r for r in aflow_rows() if (r["name"], r["archetype"], r["space_group"]) not in names]
+    aflow = aflow_rows()
+    by_key = {(r["name"], r["archetype"], r["space_group"]): r for r in aflow}
+    by_formula = {(r["archetype"], r["space_group"]): r["prototype"] for r in aflow}
+    for r in hand:  # a hand row of an AFLOW archetype gets its prototype, the fallback when the data lacks it
+        if not r.get("prototype"):
+            r["prototype"] = by_formula.get((r["archetype"], r["space_group"]), "")
+    rows = hand + [r for k, r in by_key.items() if k not in {(h["name"], h["archetype"], h["space_group"]) for h in hand}]
     buf = io.StringIO()
+    for r in rows:
+        r.setdefault("prototype", "")
     writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)

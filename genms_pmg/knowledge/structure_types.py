@@ -42,6 +42,7 @@ class NameRow:
     space_group: int | None
     kind: str
     source: str
+    prototype: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def names_table() -> tuple[NameRow, ...]:
     for r in csv.DictReader(io.StringIO(text)):
         sg = r["space_group"].strip()
         rows.append(NameRow(normal_name(r["name"]), r["archetype"].strip(), int(sg) if sg else None,
-                            r["kind"].strip(), r["source"].strip()))
+                            r["kind"].strip(), r["source"].strip(), (r.get("prototype") or "").strip()))
     return tuple(rows)
 
 
@@ -132,6 +133,8 @@ def resolve_name(name: str) -> StructureType | None:
     for row in rows:
         formula = _formula(row.archetype)
         labels = labels_of_formula(formula, space_group=row.space_group) if formula else ()
+        if not labels and row.prototype:  # the archetype is missing, other members of its prototype may not be
+            labels = _labels_of_prototype(row.prototype)
         if not labels:
             unresolved.append(row.archetype)
             continue
@@ -143,6 +146,24 @@ def resolve_name(name: str) -> StructureType | None:
             groups[anonymous].append(label)
     return StructureType(rows[0].name, tuple(tuple(v) for v in groups.values()), tuple(archetypes.values()),
                          tuple(unresolved), tuple(dict.fromkeys(r.source for r in rows)))
+
+
+def _labels_of_prototype(aflow_label: str) -> tuple[str, ...]:
+    """OQMD labels with the site pattern of an AFLOW prototype label, most members first."""
+    from genms_pmg.structures.templates import prototype_key
+
+    return _labels_by_prototype_key().get(prototype_key(aflow_label), ())
+
+
+@lru_cache(maxsize=1)
+def _labels_by_prototype_key() -> dict[tuple, tuple[str, ...]]:
+    from genms_pmg.structures.templates import prototype_key
+
+    records = prototype_records()
+    out: dict[tuple, list[str]] = {}
+    for lab in records:
+        out.setdefault(prototype_key(lab), []).append(lab)
+    return {k: tuple(sorted(v, key=lambda lab: -len(records[lab].members))) for k, v in out.items()}
 
 
 def resolve_formula(formula: str, *, space_group: int | None = None) -> StructureType | None:
