@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -177,7 +178,7 @@ def _search_record(generator, key: str, text: str, *, samples: int, seed: int, o
         return {"kind": "search", "family": key, "request": text, "settings": tag, "error": str(err),
                 "candidates": [], "raw": [], "seconds": time.perf_counter() - start, "timings": {}}
     seconds = time.perf_counter() - start
-    folder = out / "cifs" / key
+    folder = out / "cifs" / re.sub(r"[^A-Za-z0-9_.+-]", "_", key)  # derived keys hold ':' and spaces
     folder.mkdir(parents=True, exist_ok=True)
     phrasing = requests_for(key).index(text) + 1
     candidates = []
