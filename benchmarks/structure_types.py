@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--top", type=int, default=20)
     ap.add_argument("-n", type=int, default=3)
+    ap.add_argument("--formulas", type=int, default=10, help="H of the search (default 10)")
+    ap.add_argument("--width", type=int, default=5, help="W of the search (default 5)")
     args = ap.parse_args(argv)
     items = [it for it in load_requests(args.requests) if args.split == "all" or it["split"] == args.split]
     items = items[:args.limit] if args.limit else items
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.generate:
         from genms_pmg import LanguageStructureGenerator
 
-        generator = LanguageStructureGenerator(seed=0)
+        generator = LanguageStructureGenerator(seed=0, formulas=args.formulas, width=args.width, progress=False)
     records = []
     done: dict[str, dict] = {}
     partial = args.out.with_suffix(".records.jsonl")
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".json").write_text(json.dumps({"summary": summary, "records": records_as_dicts(records)},
                                                         indent=1))
     lines = ["# Structure-type requests (issue 20)", "", f"Request set: `{args.requests.relative_to(ROOT)}`; "
-             f"proposals: top {args.top}; generate: {args.generate} (n={args.n}).", "",
+             f"proposals: top {args.top}; generate: {args.generate} (n={args.n}, H={args.formulas}, W={args.width}).", "",
              "| split | requests | understood | refused | member in proposals | generated | compliant | member returned |",
              "|---|---|---|---|---|---|---|---|"]
     fmt = (lambda v: "–" if v is None else f"{100 * v:.1f}%")
