@@ -235,8 +235,10 @@ def _derived_card(key: str, hidden: frozenset[str]) -> FamilyCard:
     notes = (f"derived from {len(members)} OQMD-ICSD members of {', '.join(labels)} ({', '.join(symbols)}); "
              f"archetype {archetype}; template {template}; Wyckoff "
              + "; ".join(f"{s.role}: {''.join(w)}" for s, w in zip(sites, base.wyckoff)))
+    from genms_pmg.knowledge.structure_types import display_name
+
     return FamilyCard(
-        key=key, name=f"{name} ({archetype}-type, {'/'.join(symbols)})", aliases=(name.lower(),),
+        key=key, name=f"{display_name(name)} ({archetype}-type, {'/'.join(symbols)})", aliases=(name.lower(),),
         sites=tuple(sites), space_groups=tuple(dict.fromkeys(r.space_group for r in recs)),
         default_anions=tuple(anions), oqmd_prototypes=tuple(labels), aflow_prototypes=_aflow_labels(tuple(labels)),
         examples=tuple(m.formula for m in members[:EXAMPLES_PER_CARD]), notes=notes, intermetallic=not ionic,

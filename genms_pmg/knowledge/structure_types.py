@@ -106,6 +106,14 @@ def _hand_aliases() -> frozenset[str]:
     return frozenset(names)
 
 
+def display_name(name: str) -> str:
+    """How a table name is written ('A15', 'D0_3', 'kagome metal'): Strukturbericht symbols capitalised."""
+    rows = _rows_by_name().get(normal_name(name))
+    if rows and rows[0].kind == "strukturbericht":
+        return name[:1].upper() + name[1:]
+    return name
+
+
 def structure_type_names() -> tuple[str, ...]:
     """Names the parser reads as structure types (hand-written card aliases excluded: those cards answer)."""
     return tuple(n for n in _rows_by_name() if n not in _hand_aliases())
