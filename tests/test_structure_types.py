@@ -233,3 +233,14 @@ def test_a_titanium_carbide_mxene_request_returns_ti3c2_and_ti2c_sheets() -> Non
     for c in cands:
         assert c.scores["space_group"] == "P-3m1" and c.scores["vacuum_angstrom"] >= 14.0
         assert isinstance(c.scores["sheet_energy_vs_parent"], float) and c.scores["parent_max_phase"]
+
+
+def test_family_match_is_hard_for_a_named_structure_type_and_a_tier_for_hand_cards() -> None:
+    from genms_pmg.structures.family_match import FamilyMatch
+
+    check = FamilyMatch()
+    scheelite = parse("a scheelite-type tungstate with calcium")
+    rocksalt_cawo4 = Structure(Lattice.cubic(4.0), ["Ca", "W", "O", "O", "O", "O"],
+                               [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.25, 0.25, 0.25]])
+    assert check.is_hard(scheelite) and not check.evaluate(scheelite, rocksalt_cawo4).passed
+    assert not check.is_hard(parse("a stable spinel oxide containing Mg"))
