@@ -231,7 +231,9 @@ class StructureScorer:
         for node in live:
             e_form = node.data.get("e_form_per_atom")
             e_hull = node.data.get("e_above_hull")
-            if e_form is not None and math.isfinite(e_form) and e_form > 0:
+            elemental = len(tree.structures[node.node_id].composition.elements) == 1
+            if e_form is not None and math.isfinite(e_form) and e_form > 0 and not elemental:
+                # an element's polymorph is judged by the hull alone: its E_form is its energy above the reference
                 self._fail(node, "formation_energy", f"formation energy {e_form:+.3f} eV/atom: above the elements")
                 continue
             if e_hull is None or not math.isfinite(e_hull):
