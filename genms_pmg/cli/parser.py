@@ -28,6 +28,11 @@ EXAMPLES = """examples:
 """
 
 
+def _add_like_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--like", type=Path, metavar="FILE", help="a CIF or POSCAR whose structure type the answers "
+                        "take (matched to a prototype of the bundled data by space group and Wyckoff sites)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="genms",
@@ -76,8 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--json", action="store_true", help="print machine-readable results to stdout instead of the table")
     gen.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
     gen.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    gen.add_argument("--like", type=Path, metavar="FILE", help="a CIF or POSCAR whose structure type the answers "
-                     "take (matched to a prototype of the bundled data by space group and Wyckoff sites)")
+    _add_like_option(gen)
     _add_knowledge_options(gen)
 
     plug = sub.add_parser("plugins", help="list installed plugins and whether they load",
@@ -91,8 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
     parse.add_argument("--cards", type=_positive_int, metavar="K", default=None,
                        help="also show the K family cards retrieval hands to the proposers, with why")
-    parse.add_argument("--like", type=Path, metavar="FILE", help="a CIF or POSCAR whose structure type the answers "
-                     "take (matched to a prototype of the bundled data by space group and Wyckoff sites)")
+    _add_like_option(parse)
     _add_knowledge_options(parse)
 
     prop = sub.add_parser(
@@ -113,8 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     prop.add_argument("--avoid", type=Path, metavar="FILE", help="text file of formulae to avoid, one per line")
     prop.add_argument("--all", action="store_true", help="also list the formulae a hard check rejected")
     prop.add_argument("--json", action="store_true", help="machine-readable output")
-    prop.add_argument("--like", type=Path, metavar="FILE", help="a CIF or POSCAR whose structure type the answers "
-                     "take (matched to a prototype of the bundled data by space group and Wyckoff sites)")
+    _add_like_option(prop)
     _add_knowledge_options(prop)
 
     from genms_pmg.cli import types as _types

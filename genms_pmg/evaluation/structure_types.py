@@ -16,10 +16,8 @@ Three levels, each reported per split:
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
-from functools import reduce
 from pathlib import Path
 
 from pymatgen.core import Composition
@@ -53,9 +51,9 @@ def load_requests(path: str | Path) -> list[dict]:
 
 
 def _reduced(values) -> list[int]:
-    values = [int(round(v)) for v in values]
-    g = reduce(math.gcd, values)
-    return sorted(v // g for v in values)
+    from genms_pmg.parsing import _reduced as reduced_ints
+
+    return reduced_ints([int(round(v)) for v in values])
 
 
 def _ratio_ok(template_counts: list[int], ratio: list[int] | None) -> bool:
@@ -132,8 +130,8 @@ def _run(rec: TypeRequestRecord, item: dict, req, generator, *, n: int, seed: in
     ok = bool(cands)
     for c in cands:
         try:
-            sg = SpacegroupAnalyzer(c.structure, symprec=0.1).get_space_group_symbol()
-            number = SpacegroupAnalyzer(c.structure, symprec=0.1).get_space_group_number()
+            analyzer = SpacegroupAnalyzer(c.structure, symprec=0.1)
+            sg, number = analyzer.get_space_group_symbol(), analyzer.get_space_group_number()
         except Exception:  # noqa: BLE001 - spglib failure: counted as not compliant, recorded
             sg, number = "?", None
         comp = c.structure.composition

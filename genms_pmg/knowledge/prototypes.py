@@ -271,16 +271,17 @@ def _named_archetype(name: str, formulas: set[str]) -> str | None:
     return None
 
 
-def _site_key(sg: int, counts, letters) -> tuple:
-    return (sg, tuple(sorted((int(c), tuple(sorted(w))) for c, w in zip(counts, letters))))
-
-
 @lru_cache(maxsize=1)
-def _labels_by_site_key() -> dict[tuple, tuple[str, ...]]:
+def labels_by_site_pattern() -> dict[tuple, tuple[str, ...]]:
+    """Labels by ``templates.prototype_key`` (space group and sorted (count, Wyckoff letters) per role), most
+    members first: the lookup for an AFLOW label or a user's crystal."""
+    from genms_pmg.structures.templates import prototype_key
+
+    records = prototype_records()
     out: dict[tuple, list[str]] = {}
-    for label, rec in prototype_records().items():
-        out.setdefault(_site_key(rec.space_group, rec.counts, rec.wyckoff), []).append(label)
-    return {k: tuple(v) for k, v in out.items()}
+    for label in records:
+        out.setdefault(prototype_key(label), []).append(label)
+    return {k: tuple(sorted(v, key=lambda lab: -len(records[lab].members))) for k, v in out.items()}
 
 
 def label_of_structure(structure) -> tuple[str | None, str]:
@@ -314,7 +315,7 @@ def _label_at(structure, symprec: float) -> tuple[str | None, str]:
     amounts = structure.composition.get_el_amt_dict()
     g = reduce(gcd, [int(round(a)) for a in amounts.values()])
     counts = [int(round(amounts[el])) // g for el in letters]
-    key = _site_key(sg, counts, list(letters.values()))
+    key = (sg, tuple(sorted((c, tuple(sorted(w))) for c, w in zip(counts, letters.values()))))
     described = f"space group {sg}, Wyckoff " + ", ".join(f"{el} {''.join(sorted(w))}" for el, w in letters.items())
-    labels = _labels_by_site_key().get(key, ())
+    labels = labels_by_site_pattern().get(key, ())
     return (labels[0] if labels else None), described

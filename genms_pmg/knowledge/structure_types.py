@@ -158,20 +158,10 @@ def resolve_name(name: str) -> StructureType | None:
 
 def _labels_of_prototype(aflow_label: str) -> tuple[str, ...]:
     """OQMD labels with the site pattern of an AFLOW prototype label, most members first."""
+    from genms_pmg.knowledge.prototypes import labels_by_site_pattern
     from genms_pmg.structures.templates import prototype_key
 
-    return _labels_by_prototype_key().get(prototype_key(aflow_label), ())
-
-
-@lru_cache(maxsize=1)
-def _labels_by_prototype_key() -> dict[tuple, tuple[str, ...]]:
-    from genms_pmg.structures.templates import prototype_key
-
-    records = prototype_records()
-    out: dict[tuple, list[str]] = {}
-    for lab in records:
-        out.setdefault(prototype_key(lab), []).append(lab)
-    return {k: tuple(sorted(v, key=lambda lab: -len(records[lab].members))) for k, v in out.items()}
+    return labels_by_site_pattern().get(prototype_key(aflow_label), ())
 
 
 def resolve_formula(formula: str, *, space_group: int | None = None) -> StructureType | None:
