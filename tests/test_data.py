@@ -192,14 +192,11 @@ def test_unknown_source_is_usage_error(known):
         known.is_known("NaCl", sources=("aflow",))
 
 
-def test_known_index_warm_load_is_fast(known):
+def test_known_index_reloads_from_cache(known):
     from genms_pmg.data.known import KnownFormulaIndex
 
-    start = time.perf_counter()
-    fresh = KnownFormulaIndex._load_or_build()  # reads the cached JSON
-    elapsed = time.perf_counter() - start
+    fresh = KnownFormulaIndex._load_or_build()  # reads the cached JSON (its speed: benchmarks/proposer_speed.py)
     assert fresh.formulas() == known.formulas()
-    assert elapsed < 2.0, f"warm load took {elapsed:.2f} s"
 
 
 def test_reference_db_index_and_structures(refdb):
@@ -227,14 +224,11 @@ def test_reference_db_exclude_formulas(refdb):
     assert len(refdb.without(["NaCl"])) == len(refdb) - sum(r.formula == "NaCl" for r in refdb.rows())
 
 
-def test_reference_index_warm_load_is_fast(refdb):
+def test_reference_index_reloads_from_cache(refdb):
     from genms_pmg.data import oqmd
 
-    start = time.perf_counter()
-    index = oqmd._load_index(refdb.db_path)
-    elapsed = time.perf_counter() - start
+    index = oqmd._load_index(refdb.db_path)  # its speed: benchmarks/proposer_speed.py
     assert len(index.rows) == 32_163
-    assert elapsed < 2.0, f"warm load took {elapsed:.2f} s"
 
 
 def test_family_oqmd_prototypes_exist_in_db(refdb):

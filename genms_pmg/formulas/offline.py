@@ -733,15 +733,23 @@ def _pair_probability(new: str, new_ox: int, old: str, old_ox: float) -> float:
     return total / len(states)
 
 
+@lru_cache(maxsize=65536)
+def _consistent_orders(species: tuple, shape: tuple[tuple[int, bool], ...]) -> tuple[tuple, ...]:
+    """Orders of a member's species whose counts and charge signs match a target's sites, cached:
+    thousands of candidates share a few shapes, and most permutations never match."""
+    if len(species) != len(shape):
+        return ()
+    return tuple(dict.fromkeys(perm for perm in permutations(species)
+                               if all(c == n and (ox > 0) == positive
+                                      for (c, _, ox), (n, positive) in zip(perm, shape))))
+
+
 def _substitution_probability(target: list[tuple[str, int, str, int]], members) -> tuple[float, str]:
     """Best P(target | member) over members and count-consistent site assignments, with a reason."""
     best, source = 0.0, ""
+    shape = tuple((t[1], t[3] > 0) for t in target)
     for formula, species in members:
-        if len(species) != len(target):
-            continue
-        for perm in permutations(species):
-            if any(c != t[1] or (ox > 0) != (t[3] > 0) for (c, _, ox), t in zip(perm, target)):
-                continue
+        for perm in _consistent_orders(species, shape):
             p = 1.0
             for (_, el, ox), t in zip(perm, target):
                 p *= _pair_probability(t[2], t[3], el, ox)

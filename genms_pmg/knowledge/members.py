@@ -418,7 +418,7 @@ def _substitutions(family: str, elements: tuple[str, ...], hidden: frozenset[str
                     continue
                 new_species = tuple(sorted(((c, new if i == idx else el, o) for i, (c, el, o) in enumerate(species)),
                                            key=lambda t: (t[2] < 0, t[0], t[1])))
-                target = Composition({el: c for c, el, _ in new_species}).reduced_formula
+                target = _reduced_formula(tuple((el, c) for c, el, _ in new_species))
                 if target in hidden or target in sources or not plausible(new_species, family):
                     continue
                 swap = f"{done}, {old}->{new}" if done else f"{old}->{new}"
@@ -431,6 +431,12 @@ def _substitutions(family: str, elements: tuple[str, ...], hidden: frozenset[str
     for single in singles:
         swaps(single.species, single.probability, single.source, single.swap)
     return tuple(sorted(best.values(), key=lambda x: (-x.probability, x.formula)))
+
+
+@lru_cache(maxsize=65536)
+def _reduced_formula(amounts: tuple[tuple[str, int], ...]) -> str:
+    """pymatgen's reduced formula, cached: the swap search asks for the same few thousand often."""
+    return Composition(dict(amounts)).reduced_formula
 
 
 def _can_take(element: str, ox: float, chem) -> bool:
@@ -451,8 +457,9 @@ def site_roles(species: tuple[tuple[int, str, float], ...], card: FamilyCard) ->
     if len(species) != len(card.sites):
         return None
     best, best_key = None, None
+    counts = [s.count for s in card.sites]
     for perm in permutations(species):
-        if any(s.count != c for s, (c, _, _) in zip(card.sites, perm)):
+        if [c for c, _, _ in perm] != counts:
             continue
         if any((s.kind == "anion") != (ox < 0) for s, (_, _, ox) in zip(card.sites, perm) if s.kind != "metal"):
             continue
