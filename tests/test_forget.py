@@ -48,7 +48,7 @@ def _tables_that_know(formula: str) -> list[str]:
         leaks.append("family lookup")
     if any(m.formula == reduced for m in known_members("spinel")):
         leaks.append("known members")
-    if any(f == reduced for f, _ in _family_members("spinel")):
+    if any(f == reduced for f, *_ in _family_members("spinel")):
         leaks.append("substitution prior")
     if any(s.source == reduced for s in substitutions("spinel", elements=["Sn"])):  # LiSn2O4 via V->Sn
         leaks.append("substitution sources")

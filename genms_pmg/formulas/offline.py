@@ -286,7 +286,7 @@ class OfflineFormulaProposer(FormulaProposer):
         best = found[0].probability if found else 1.0
         anions = None if request.anion_classes or not card.default_anions else set(card.default_anions) | set(request.required_elements)
         for x in found:
-            if len(subs) >= limit:
+            if len(subs) >= SUBSTITUTION_POOL * limit:
                 break
             if anions is not None and any(ox < 0 and el not in anions for _, el, ox in x.species):
                 continue  # no anion named: the card's usual anions, as the enumeration uses
@@ -305,12 +305,41 @@ class OfflineFormulaProposer(FormulaProposer):
                 continue
             if p.formula not in merged or merged[p.formula].prior < p.prior:
                 merged[p.formula] = p
-        rest = sorted(merged.values(), key=lambda p: (-p.prior, p.formula))
+        rest = self._by_evidence(family, list(merged.values()))
         if known:  # invented formulas after every known member, their relative priors kept
             floor = known[-1].prior * 0.5
             for p in rest:
                 p.prior *= floor
         return [*known, *rest][:limit]
+
+    def _by_evidence(self, family: str, proposals: list[FormulaProposal]) -> list[FormulaProposal]:
+        """Invented formulas ordered by :func:`_family_evidence` (summed over the family's known members),
+        the prior becoming ``(evidence / best) ** substitution_weight``; the old prior breaks ties.
+
+        Why: enumeration and single-path substitution priors put anion swaps of one member on top;
+        hidden real members are the formulas many stable members support (issue 20, rediscovery)."""
+        from pymatgen.core import Composition
+
+        members = _family_members(family)
+        if not members or not proposals or self.substitution_weight <= 0:
+            return sorted(proposals, key=lambda p: (-p.prior, p.formula))
+        scored = []
+        for p in proposals:
+            amounts = Composition(p.formula).get_el_amt_dict()
+            target = [("", int(round(n)), el, _charge(p.oxidation_states.get(el, 0.0))) for el, n in amounts.items()]
+            evidence, source = _family_evidence(target, members)
+            scored.append((evidence, p, source))
+        best = max(e for e, _, _ in scored)
+        if best <= 0:
+            return sorted(proposals, key=lambda p: (-p.prior, p.formula))
+        scored.sort(key=lambda t: (-t[0], -t[1].prior, t[1].formula))
+        out = []
+        for evidence, p, source in scored:
+            p.prior = max(evidence / best, 1e-6) ** self.substitution_weight
+            if source and not any(r.startswith("family evidence") for r in p.reasons):
+                p.reasons = [*p.reasons, f"family evidence {evidence:.3g} (strongest: {source})"]
+            out.append(p)
+        return out
 
     def _any_of_candidates(self, request: Request, *, limit: int, exclude: Collection[str]) -> list[FormulaProposal]:
         """'Li or Na': one search per choice (each required in turn), merged by likelihood.
@@ -497,7 +526,7 @@ class OfflineFormulaProposer(FormulaProposer):
         probs = []
         for _, _, combo, _ in scored:
             target = [(site.role, site.count, sp.symbol, sp.ox) for site, sp in combo]
-            probs.append(_substitution_probability(target, members))
+            probs.append(_family_evidence(target, members))
         best = max((p for p, _ in probs), default=0.0)
         if best <= 0:
             return scored
@@ -708,12 +737,30 @@ def _members_cached(family: str, hidden: frozenset[str]):
         oxidation_guess,
     )
 
-    out = {m.formula: m.species for m in known_members(family, listed=False)[:SOURCES_PER_FAMILY]}
+    out = {m.formula: (m.species, _stability_weight(m.e_above_hull))
+           for m in known_members(family, listed=False)[:SOURCES_PER_FAMILY]}
     for example in get_family(family).examples:
         reduced = Composition(example).reduced_formula
         if reduced not in hidden and reduced not in out and (species := oxidation_guess(reduced)) is not None:
-            out[reduced] = species
-    return tuple(out.items())
+            out[reduced] = (species, 1.0)
+    return tuple((formula, species, weight) for formula, (species, weight) in out.items())
+
+
+def _charge(ox: float) -> float | int:
+    """An integer charge as int (the substitution table's species), a mixed-valence one as it is."""
+    return int(round(ox)) if abs(ox - round(ox)) < 1e-3 else ox
+
+
+#: Substitutions of known members considered per wanted formula before ranking by family evidence.
+SUBSTITUTION_POOL = 4
+
+#: eV/atom: a source member this far above the hull counts 1/e as much as one on it.
+STABILITY_SCALE = 0.05
+
+
+def _stability_weight(e_above_hull: float | None) -> float:
+    """Weight of a known member as evidence: 1 on the hull, falling off above it (1 when unknown)."""
+    return 1.0 if e_above_hull is None else math.exp(-max(e_above_hull, 0.0) / STABILITY_SCALE)
 
 
 @lru_cache(maxsize=262144)
@@ -744,18 +791,40 @@ def _consistent_orders(species: tuple, shape: tuple[tuple[int, bool], ...]) -> t
                                       for (c, _, ox), (n, positive) in zip(perm, shape))))
 
 
-def _substitution_probability(target: list[tuple[str, int, str, int]], members) -> tuple[float, str]:
-    """Best P(target | member) over members and count-consistent site assignments, with a reason."""
-    best, source = 0.0, ""
-    shape = tuple((t[1], t[3] > 0) for t in target)
-    for formula, species in members:
-        for perm in _consistent_orders(species, shape):
-            p = 1.0
+@lru_cache(maxsize=1024)
+def _members_of_shape(members: tuple, shape: tuple[tuple[int, bool], ...]) -> tuple:
+    """(formula, site orders, weight) of the members with a count- and charge-consistent order for
+    ``shape``, cached: an enumeration asks for the same few shapes hundreds of times."""
+    out = []
+    for formula, species, weight in members:
+        if orders := _consistent_orders(species, shape):
+            out.append((formula, orders, weight))
+    return tuple(out)
+
+
+def _family_evidence(target: list[tuple[str, int, str, int]], members) -> tuple[float, str]:
+    """Evidence that ``target`` is a real member: the sum over known members of
+    stability weight x P(target | member) (pymatgen's site-by-site substitution probability, best
+    count-consistent site assignment per member), with the strongest single source as the reason.
+
+    Why a sum (Hautier et al. 2011 sum over the known compounds of a structure type): a formula one
+    likely swap from many stable members (HoVO4 beside a dozen rare-earth vanadates) is better
+    supported than one anion swap of a single member (S -> Se), which the best source alone cannot
+    tell apart. Site-conditioned: a member counts only through a swap on the same site.
+    """
+    total, best, source = 0.0, 0.0, ""
+    for formula, orders, weight in _members_of_shape(tuple(members), tuple((t[1], t[3] > 0) for t in target)):
+        top, top_perm = 0.0, None
+        for perm in orders:
+            p = weight
             for (_, el, ox), t in zip(perm, target):
                 p *= _pair_probability(t[2], t[3], el, ox)
-                if p <= best:
+                if p <= top:
                     break
-            if p > best:
-                swaps = [f"{el}{ox:+g}->{t[2]}{t[3]:+d}" for (_, el, ox), t in zip(perm, target) if el != t[2]]
-                best, source = p, f"{formula}" + (f" ({', '.join(swaps)})" if swaps else " (itself)")
-    return best, source
+            if p > top:
+                top, top_perm = p, perm
+        total += top
+        if top > best:
+            swaps = [f"{el}{ox:+g}->{t[2]}{t[3]:+g}" for (_, el, ox), t in zip(top_perm, target) if el != t[2]]
+            best, source = top, f"{formula}" + (f" ({', '.join(swaps)})" if swaps else " (itself)")
+    return total, source

@@ -419,7 +419,7 @@ def _substitutions(family: str, elements: tuple[str, ...], hidden: frozenset[str
                 new_species = tuple(sorted(((c, new if i == idx else el, o) for i, (c, el, o) in enumerate(species)),
                                            key=lambda t: (t[2] < 0, t[0], t[1])))
                 target = _reduced_formula(tuple((el, c) for c, el, _ in new_species))
-                if target in hidden or target in sources or not plausible(new_species, family):
+                if target in sources or not plausible(new_species, family):  # a forgotten target may be proposed
                     continue
                 swap = f"{done}, {old}->{new}" if done else f"{old}->{new}"
                 if target not in best or best[target].probability < p:
