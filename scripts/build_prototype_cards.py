@@ -25,11 +25,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from genms_pmg.knowledge.prototypes import canonical_order
+
 OUT = Path(__file__).resolve().parents[1] / "genms_pmg" / "knowledge" / "data" / "prototype_cards.json.gz"
 #: Members whose oxidation states are guessed per label (most stable first): enough for site statistics.
 OXI_MEMBERS = 12
-#: Version of the record layout; genms_pmg.knowledge.prototypes checks it.
-VERSION = 1
+#: Version of the record layout; genms_pmg.knowledge.prototypes checks it (2: oxidation states per card role).
+VERSION = 2
 
 _ANON = re.compile(r"([A-Z])(\d*)")
 
@@ -148,8 +150,9 @@ def build_records(db_path: Path) -> dict[str, dict]:
             if guess is None:
                 continue
             guessed += 1
-            for i, el in enumerate(m[3]):
-                oxi[i][str(int(round(guess.get(el, 0))))] += 1
+            roles = m[3]
+            for i, j in enumerate(canonical_order(roles, counts)):  # per card role, as derived_card reads them
+                oxi[i][str(int(round(guess.get(roles[j], 0))))] += 1
         records[label] = {"sg": sg, "counts": counts, "wyckoff": letters, "members": members,
                           "oxi": [dict(c) for c in oxi], "oxi_members": min(len(members), OXI_MEMBERS),
                           "oxi_guessed": guessed, "entries": len(rows)}

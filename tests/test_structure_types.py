@@ -36,8 +36,9 @@ def test_a_derived_card_reads_like_a_hand_written_one() -> None:
     assert card.space_groups == (88,) and card.oqmd_prototypes == ("ABC4_2_a_b_f_88",)
     assert [s.kind for s in card.sites] == ["cation", "cation", "anion"]
     cawo4 = next(m for m in card.extra["members"] if m.formula == "CaWO4")
-    role = {el: site for el, site in zip(cawo4.roles, card.sites)}
+    role = {el: site for el, site in zip(prototype_records()["ABC4_2_a_b_f_88"].canonical_roles(cawo4), card.sites)}
     assert 6 in role["W"].oxidation_states and 2 in role["Ca"].oxidation_states
+    assert (role["Ca"].role, role["W"].role) == (card.sites[0].role, card.sites[1].role)  # electropositive first
     assert "O" in card.default_anions and "CaWO4" in card.examples
     assert get_family(key) is card
 
@@ -244,3 +245,25 @@ def test_family_match_is_hard_for_a_named_structure_type_and_a_tier_for_hand_car
                                [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.25, 0.25, 0.25]])
     assert check.is_hard(scheelite) and not check.evaluate(scheelite, rocksalt_cawo4).passed
     assert not check.is_hard(parse("a stable spinel oxide containing Mg"))
+
+
+def test_1111_pnictides_line_up_by_electronegativity_and_are_proposed() -> None:
+    """The ZrCuSiAs label stores LaFeAsO, UCuPO and CuBiSO with their elements on the four sites in every
+    order; before the canonical order a 1111 request proposed nothing (no site held an anion twice over)."""
+    from itertools import permutations
+
+    from genms_pmg.formulas.offline import OfflineFormulaProposer
+    from genms_pmg.knowledge.prototypes import canonical_order
+    from genms_pmg.parsing import parse
+
+    for raw in permutations(("O", "Fe", "La", "As")):
+        assert tuple(raw[i] for i in canonical_order(raw, (1, 1, 1, 1))) == ("La", "Fe", "As", "O")
+    request = parse("a 1111 iron pnictide")
+    card = get_family(request.family)
+    assert card.oqmd_prototypes == ("ABCD_2_a_b_c_c_129",)
+    assert [s.kind for s in card.sites] == ["cation", "cation", "anion", "anion"]
+    assert "As" in card.sites[2].elements and "O" in card.sites[3].elements
+    assert not {"Ru", "Cu", "Os"} & set(card.sites[2].elements)  # misplaced cations are no anions
+    got = [p.formula for p in OfflineFormulaProposer().propose(request, n=5, seed=0)]
+    assert len(got) == 5 and all("Fe" in f for f in got)
+    assert {"CeFeAsO", "PrFeAsO", "NdFeAsO", "SmFeAsO", "LaFeAsO"} & set(got)

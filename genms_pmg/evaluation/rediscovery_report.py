@@ -88,7 +88,7 @@ def to_markdown(summary: dict, *, command: str) -> str:
         + ("not run" if o["structures_checked"] is None else
            f"{o['structure_match']}/{o['structures_checked']} ({o['structure_match_paper']}/{o['structures_checked']}; "
            f"any {o['structure_any_match']}/{o['structures_checked']})") + " |",
-        "", "## Per family", "",
+        "", _ceiling_line(summary, k), "", "## Per family", "",
         (f"| family | eligible | hidden | in pool | passed | precision@{k} | recall@{top} | baseline pool | "
         f"baseline E[P@{k}] | baseline E[R@{top}] | baseline draw P / R | structure match | rediscovered (rank) |"),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -160,3 +160,16 @@ def plot(summary: dict, path: Path) -> Path:
 
 
 __all__ = ["plot", "to_markdown"]
+
+
+def _ceiling_line(summary: dict, k: int) -> str:
+    """The best mean precision@k the hidden sets allow: a family with H hidden members scores at most min(k, H)/k."""
+    rows = [f for f in summary["families"].values() if not f.get("error")]
+    if not rows:
+        return "No family finished."
+    ceiling = sum(min(k, f["hidden"]) / k for f in rows) / len(rows)
+    hits = sum(f["hits_at_k"] for f in rows)
+    slots = sum(min(k, f["hidden"]) for f in rows)
+    return (f"Ceiling: with H hidden members a family scores at most min({k}, H)/{k}; the mean of that over these "
+            f"families is {ceiling:.2f}. Hidden members found in the top {k}: {hits} of the {slots} that fit.")
+

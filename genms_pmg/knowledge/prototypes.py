@@ -28,7 +28,7 @@ from genms_pmg.knowledge.families import FamilyCard, SiteSpec
 __all__ = ["PrototypeRecord", "Member", "derived_card", "derived_key", "parse_derived_key", "prototype_records",
            "labels_of_formula", "is_derived_key"]
 
-_VERSION = 1
+_VERSION = 2  # 2: oxidation states counted per card role (canonical_order)
 _PREFIX = "type:"
 #: Roles of a derived card, in the order of the label's anonymous formula.
 _ROLE_NAMES = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -84,16 +84,8 @@ class PrototypeRecord:
         return self.label.split("_")[0]
 
     def canonical_roles(self, member: Member) -> tuple[str, ...]:
-        """``member.roles`` with true anions moved last among roles of equal count: NaCl and MgO may sit
-        either way round on the 4a and 4b sites of one label (an origin shift), and a card needs one order."""
-        roles = list(member.roles)
-        for count in set(self.counts):
-            idx = [i for i, c in enumerate(self.counts) if c == count]
-            if len(idx) > 1:
-                ordered = sorted((roles[i] for i in idx), key=lambda el: el in TRUE_ANIONS)
-                for i, el in zip(idx, ordered):
-                    roles[i] = el
-        return tuple(roles)
+        """``member.roles`` in the card's order (:func:`canonical_order`)."""
+        return tuple(member.roles[i] for i in canonical_order(member.roles, self.counts))
 
     def anion_share(self, role: int) -> float:
         """Share of the members holding a true anion (O, S, Se, Te, halogen, N, H) on ``role``."""
@@ -112,6 +104,49 @@ class PrototypeRecord:
     def archetype(self) -> Member:
         """The most stable member: the compound a chemist names the type after, as far as data can tell."""
         return self.members[0]
+
+
+def canonical_order(roles: tuple[str, ...] | list[str], counts: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """Which stored role goes to each card role: among roles of equal count, true anions last and
+    otherwise by rising Pauling electronegativity (the label's order breaks ties).
+
+    Why: NaCl and MgO sit either way round on the 4a and 4b sites of one label (an origin shift), and
+    the ZrCuSiAs label (1111 pnictides) holds LaFeAsO, UCuPO and CuBiSO with their elements on the
+    four sites in every order; by Wyckoff letter no card site has one kind of element. By
+    electronegativity the electropositive cation (La, U), the transition metal (Fe, Cu), the
+    pnictide or chalcogenide and the oxide or fluoride line up for nearly all members.
+    Shared with ``scripts/build_prototype_cards.py``, which counts oxidation states in this order."""
+    order = list(range(len(roles)))
+    for count in set(counts):
+        idx = [i for i, c in enumerate(counts) if c == count]
+        if len(idx) > 1:
+            ranked = sorted(idx, key=lambda i: (roles[i] in TRUE_ANIONS, _electronegativity(roles[i]), i))
+            for pos, i in zip(idx, ranked):
+                order[pos] = i
+    return tuple(order)
+
+
+@lru_cache(maxsize=256)
+def _can_be_anion(symbol: str) -> bool:
+    """A common negative oxidation state (pymatgen): Ru or Cu misplaced onto an anion role by the
+    electronegativity order (CePRuO) is not offered as an anion."""
+    from pymatgen.core import Element
+
+    try:
+        return any(ox < 0 for ox in Element(symbol).common_oxidation_states)
+    except ValueError:
+        return False
+
+
+@lru_cache(maxsize=256)
+def _electronegativity(symbol: str) -> float:
+    from pymatgen.core import Element
+
+    try:
+        x = Element(symbol).X
+    except ValueError:
+        return 0.0
+    return float(x) if x == x else 0.0  # noble gases have none
 
 
 def _mean_state(counter: dict[str, int]) -> float:
@@ -201,23 +236,27 @@ def _derived_card(key: str, hidden: frozenset[str]) -> FamilyCard:
     ionic = base.ionic
     sites = []
     anions: list[str] = []
+    archetype_order = canonical_order(base.archetype.roles, base.counts)  # stored geometry follows its roles
     for i, count in enumerate(base.counts):
         elements = Counter(r.canonical_roles(m)[i] for r in recs for m in r.members if m.formula not in hidden)
         states: Counter = Counter()
         for r in recs:
             states.update(r.oxidation[i])
-        cn = base.coordination[i] if base.coordination else None
+        cn = base.coordination[archetype_order[i]] if base.coordination else None
         role = _ROLE_NAMES[i] if i < len(_ROLE_NAMES) else f"S{i}"
         if not ionic:
             sites.append(SiteSpec(role, count, "metal", (), tuple(el for el, _ in elements.most_common()), cn))
             continue
         share = sum(r.anion_share(i) * len(r.members) for r in recs) / max(1, sum(len(r.members) for r in recs))
-        kind = "anion" if share >= IONIC_SHARE else "cation"
+        negative = sum(v for k, v in states.items() if int(k) < 0)
+        positive = sum(v for k, v in states.items() if int(k) > 0)
+        # a true anion on most members, or a pnictide/tetrelide the guesses make negative (As in LaFeAsO)
+        kind = "anion" if share >= IONIC_SHARE or negative > positive else "cation"
         signed = [int(k) for k, _ in states.most_common() if (int(k) < 0) == (kind == "anion") and int(k) != 0]
         if not signed:
             signed = [-2, -1] if kind == "anion" else [1, 2, 3]
         if kind == "anion":
-            found = tuple(el for el, _ in elements.most_common())
+            found = tuple(el for el, _ in elements.most_common() if _can_be_anion(el))
             anions += [el for el in found if el not in anions]
             sites.append(SiteSpec(role, count, "anion", tuple(signed), found, cn))
         else:
@@ -234,7 +273,7 @@ def _derived_card(key: str, hidden: frozenset[str]) -> FamilyCard:
     template = " ".join(f"{s.role}{s.count if s.count > 1 else ''}" for s in sites)
     notes = (f"derived from {len(members)} OQMD-ICSD members of {', '.join(labels)} ({', '.join(symbols)}); "
              f"archetype {archetype}; template {template}; Wyckoff "
-             + "; ".join(f"{s.role}: {''.join(w)}" for s, w in zip(sites, base.wyckoff)))
+             + "; ".join(f"{s.role}: {''.join(base.wyckoff[j])}" for s, j in zip(sites, archetype_order)))
     from genms_pmg.knowledge.structure_types import display_name
 
     return FamilyCard(
