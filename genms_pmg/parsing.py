@@ -39,23 +39,28 @@ _ANION_ELEMENTS = frozenset(e for els, _ in ANION_CLASSES.values() for e in els)
 _NOT_CATIONS = frozenset({"O", "S", "Se", "Te", "F", "Cl", "Br", "I", "N", "H", *_NOBLE_GASES})
 #: Element -> its own anion class ("O" -> "oxide"), for an anion site holding one element.
 _CLASS_OF = {els[0]: name for name, (els, _) in ANION_CLASSES.items() if len(els) == 1}
+#: The words a chemist may extend without touching code: knowledge/data/vocabulary.json.
+_VOCABULARY = json.loads(resources.files("genms_pmg.knowledge").joinpath("data/vocabulary.json").read_text())
+
+
+def _table(name: str) -> dict:
+    return {k: v for k, v in _VOCABULARY[name].items() if not k.startswith("_")}
+
+
 #: Capitalised words that look like symbols but are placeholders or English, never "unknown elements".
-_NOT_SYMBOLS = {"A", "M", "R", "T", "X", "Z", "An", "Is", "It", "Me", "My", "Up", "Of", "To", "Or",
-                "Do", "Go", "Ok", "Oh", "So", "We", "Us", "On", "If", "By", "Hi", "Ex"}
+_NOT_SYMBOLS = set(_VOCABULARY["not_symbols"]["words"])
 #: Symbols that are English words: never read bare at the start of a sentence ("In perovskites, ...").
-_ENGLISH_SYMBOLS = {"In", "As", "At", "No", "Be", "He", "I", "Am"}
-_ENGLISH_LOWER = {"as", "at", "be", "he", "in", "no", "am", "re", "pa", "po", "ho", "la", "es", "os"}
-_STOPWORDS = set("""
-a an the that this these those is are be been was were which who whose what how it its as at by
-for from in into on of to and or but with without containing contains contain including includes
-include having has have compound compounds material materials crystal crystals structure structures
-please give me generate find i want would like need looking look search show make propose predict
-suggest design list get some any one ones can could you we us our my should must will also very
-just let lets all each candidate candidates system systems phase phases family type kind not no
-both either neither than more such there here so do does mineral minerals least i'd i'm i've i'll
-something anything maybe perhaps ideally possibly preferably really kindly thanks thank hello hi hey
-recommend interested where put use using
-""".split())
+_ENGLISH_SYMBOLS = set(_VOCABULARY["english_symbols"]["capitalised"])
+_ENGLISH_LOWER = set(_VOCABULARY["english_symbols"]["lower"])
+_STOPWORDS = set(_VOCABULARY["stopwords"]["words"])
+_NUMBER_WORDS: dict[str, int] = _table("number_words")
+_CRYSTAL_SYSTEMS: dict[str, str] = _table("crystal_systems")
+_EXC_CUES: list[str] = _VOCABULARY["element_cues"]["exclude"]
+_REQ_CUES: list[str] = _VOCABULARY["element_cues"]["require"]
+#: Words for ELEMENT_GROUPS keys; where two start at one position the first listed wins.
+_GROUP_WORDS: tuple[tuple[str, str], ...] = tuple((w, g) for w, g in _VOCABULARY["element_group_words"]["patterns"])
+_ANION_ALIASES: dict[str, str] = _table("anion_aliases")
+_PREFIX_ANIONS: dict[str, str] = _table("anion_prefixes")
 _EXAMPLE = "e.g. 'a stable spinel oxide containing Mg'"
 
 _SOURCE_RE = r"(?P<src>materials\s+project|(?-i:MP)|icsd|inorganic\s+crystal\s+structure\s+database)"
@@ -76,8 +81,6 @@ _RATIO = re.compile(
 _CELL = (r"(?:\s+(?:per|in\s+the|in\s+a|in\s+each|in\s+its)\s+(?:(?:(?:unit|primitive|simulation)\s+)?cells?"
          r"|formula(?:\s+units?)?|f\.?u\.?)(?![A-Za-z]))?")
 #: Number words a chemist writes for small atom counts.
-_NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-                 "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "sixteen": 16, "twenty": 20}
 _NUMBER = r"(?:\d+|" + "|".join(_NUMBER_WORDS) + r")"
 _MAX_ATOMS = re.compile(
     r"(?:(?P<le>\bat\s+most|\bup\s+to|\bno\s+more\s+than|\bnot\s+more\s+than|\bmax(?:imum)?(?:\s+of)?|<=|≤)"
@@ -88,19 +91,13 @@ _STABLE = re.compile(
     r"|\blow(?:est)?[-\s]energy\b|\bon\s+the\s+(?:convex\s+)?hull\b|\bground[-\s]state\b", re.I)
 _METASTABLE = re.compile(r"\bmeta-?stable\b|\bmetastability\b", re.I)
 #: British spellings of anion-class words.
-_ANION_ALIASES = {"sulphide": "sulfide"}
 _ANION_WORDS = "|".join(sorted([*ANION_CLASSES, *_ANION_ALIASES], key=len, reverse=True))
 # 'nickel arsenide' names the NiAs family, not an arsenide of nickel
 # 'oxynitride' is an oxide and a nitride; 'thio', 'seleno', 'telluro' name the anion of a family or an -ate
 _ANION = re.compile(r"(?!(?<=nickel\s)arsenide)\b(?:(?P<pre>mono|di|tri|tetra|poly|per|sub|oxy)-?)?(?P<a>"
                     + _ANION_WORDS + r")s?\b", re.I)
-_PREFIX_ANIONS = {"thio": "sulfide", "seleno": "selenide", "telluro": "telluride"}
-_PREFIX = re.compile(r"(?<![A-Za-z0-9])(?P<p>thio|seleno|telluro)-?(?=[A-Za-z])", re.I)
-_VOCABULARY = json.loads(resources.files("genms_pmg.knowledge").joinpath("data/vocabulary.json").read_text())
+_PREFIX = re.compile(r"(?<![A-Za-z0-9])(?P<p>" + "|".join(_PREFIX_ANIONS) + r")-?(?=[A-Za-z])", re.I)
 
-
-def _table(name: str) -> dict[str, str]:
-    return {k: v for k, v in _VOCABULARY[name].items() if not k.startswith("_")}
 
 
 #: Oxyanion words beyond knowledge.lookup._ATE and oxides by trivial name: the element besides oxygen.
@@ -122,9 +119,6 @@ _TOKEN = re.compile(r"([A-Z][a-z]?)('?)(\d*)")
 _PLACEHOLDERS, _MAYBE_PLACEHOLDERS = frozenset("AMTXZ"), frozenset("BCY")
 #: Templates of two bare placeholders; others (TM, ZT, AM) are usually abbreviations.
 _SHORT_TEMPLATES = {"AB", "AX", "MX", "BX"}
-_CRYSTAL_SYSTEMS = {"cubic": "cubic", "tetragonal": "tetragonal", "orthorhombic": "orthorhombic",
-                    "hexagonal": "hexagonal", "trigonal": "trigonal", "rhombohedral": "trigonal",
-                    "monoclinic": "monoclinic", "triclinic": "triclinic"}
 _CRYSTAL_SYSTEM = re.compile(r"\b(?P<w>" + "|".join(_CRYSTAL_SYSTEMS) + r")\b", re.I)
 _SG_WORD = r"(?:space[-\s]?group|spacegroup|symmetry|sg)"
 _SG_NUMBER = re.compile(r"\b" + _SG_WORD + r"\s*(?:no\.?|number|#|=|:)?\s*(?P<n>\d{1,3})\b(?![.:]\d)", re.I)
@@ -151,12 +145,6 @@ _LIKE = re.compile(r"(?i:\blike|\bsimilar\s+to|\banalogous\s+to|\bakin\s+to|\bis
 _AVOID_FORMULAS = re.compile(r"\b(?:other\s+than|except(?:\s+for)?|excluding|besides|apart\s+from|not|unlike|"
                              r"instead\s+of|beyond)\s+(?P<list>" + _FORMULA + r"(?:\s*(?:,|\band\b|\bor\b|\bnor\b)\s*"
                              + _FORMULA + r")*)", re.I)
-_EXC_CUES = ["without", "excluding", "exclude", "excludes", "no", "free of", "free from", "except",
-             "except for", "but not", "other than", "avoiding", "avoid", "lacking", "instead of", "in place of",
-             "rather than", "replacing"]
-_REQ_CUES = ["containing", "contains", "contain", "with", "including", "includes", "include",
-             "incorporating", "featuring", "having", "has", "based on", "made of", "made from",
-             "composed of", "consisting of", "comprising", "of", "plus"]
 
 
 def _alternation(words: list[str]) -> str:
@@ -170,23 +158,6 @@ _FILLER = re.compile(r"\s*(?:(?:only|both|either|neither|also|some|the|a|an|elem
                      r"|one\s+of|any(?:\s+of)?)\s+)*", re.I)
 _WORD_AT = re.compile(r"[A-Za-z]+(?:\d*\+)?(?![A-Za-z0-9])")
 _SEP = re.compile(r"\s*(?:,\s*(?:(?:and|or|nor)\s+)?|[/+&]\s*|\s(?:and|or|nor|plus|as\s+well\s+as)\s+)", re.I)
-#: Words for ELEMENT_GROUPS keys; where two start at one position the first listed wins.
-_GROUP_WORDS: tuple[tuple[str, str], ...] = (
-    (r"rare[-\s]?earths?", "rare earth"),
-    (r"lanthan(?:ide|oid)s?", "lanthanide"),
-    (r"alkaline[-\s]earths?|group[-\s]?(?:2|ii|two)(?![\d.])", "alkaline earth"),
-    (r"alkal(?:i|is|ies)", "alkali metal"),
-    (r"3d[-\s]+(?:transition[-\s]+)?(?:metals?|elements?)", "3d transition metal"),
-    (r"4d[-\s]+(?:transition[-\s]+)?(?:metals?|elements?)", "4d transition metal"),
-    (r"5d[-\s]+(?:transition[-\s]+)?(?:metals?|elements?)", "5d transition metal"),
-    (r"(?:post[-\s]?transition|p[-\s]block)[-\s]+(?:metals?|elements?)|main[-\s]group", "main-group metal"),
-    (r"transition[-\s]+(?:metals?|elements?)", "transition metal"),
-    (r"(?:noble|precious)[-\s]+metals?", "noble metal"),
-    (r"platinum[-\s]+group[-\s]+(?:metals?|elements?)", "platinum-group metal"),
-    (r"chalcogens?", "chalcogen"),
-    (r"pnictogens?", "pnictogen"),
-    (r"halogens?", "halogen"),
-)
 _GROUP_TAIL = r"(?:[-\s]+(?:metals?|elements?|ions?|cations?|atoms?))?"
 _GROUP_ANY = r"(?:" + "|".join(w for w, _ in _GROUP_WORDS) + r")" + _GROUP_TAIL
 _GROUP = re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(f"(?P<g{i}>{w})" for i, (w, _) in enumerate(_GROUP_WORDS))
