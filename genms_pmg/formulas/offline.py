@@ -812,19 +812,41 @@ def _family_evidence(target: list[tuple[str, int, str, int]], members) -> tuple[
     supported than one anion swap of a single member (S -> Se), which the best source alone cannot
     tell apart. Site-conditioned: a member counts only through a swap on the same site.
     """
-    total, best, source = 0.0, 0.0, ""
-    for formula, orders, weight in _members_of_shape(tuple(members), tuple((t[1], t[3] > 0) for t in target)):
-        top, top_perm = 0.0, None
-        for perm in orders:
-            p = weight
-            for (_, el, ox), t in zip(perm, target):
-                p *= _pair_probability(t[2], t[3], el, ox)
-                if p <= top:
-                    break
-            if p > top:
-                top, top_perm = p, perm
-        total += top
-        if top > best:
-            swaps = [f"{el}{ox:+g}->{t[2]}{t[3]:+g}" for (_, el, ox), t in zip(top_perm, target) if el != t[2]]
-            best, source = top, f"{formula}" + (f" ({', '.join(swaps)})" if swaps else " (itself)")
-    return total, source
+    table = _shape_table(tuple(members), tuple((t[1], t[3] > 0) for t in target))
+    if not table.perms:
+        return 0.0, ""
+    p = table.weights.copy()
+    for position, t in enumerate(target):
+        p *= table.column(position, t[2], t[3])
+    tops = np.zeros(len(table.formulas))
+    np.maximum.at(tops, table.owner, p)
+    total = sum(tops.tolist())  # in member order, as a running sum
+    row = int(np.argmax(p))
+    if p[row] <= 0:
+        return total, ""
+    swaps = [f"{el}{ox:+g}->{t[2]}{t[3]:+g}" for (_, el, ox), t in zip(table.perms[row], target) if el != t[2]]
+    return total, f"{table.formulas[table.owner[row]]}" + (f" ({', '.join(swaps)})" if swaps else " (itself)")
+
+
+class _ShapeTable:
+    """Every (member, site order) row for one target shape, with per-site columns of pair probabilities
+    cached by the element put there: an enumeration scores hundreds of targets that share most sites."""
+
+    def __init__(self, rows: tuple) -> None:
+        self.formulas = tuple(formula for formula, _, _ in rows)
+        self.perms = tuple(perm for _, orders, _ in rows for perm in orders)
+        self.owner = np.array([i for i, (_, orders, _) in enumerate(rows) for _ in orders], dtype=int)
+        self.weights = np.array([w for _, orders, w in rows for _ in orders], dtype=float)
+        self._columns: dict[tuple[int, str, float], np.ndarray] = {}
+
+    def column(self, position: int, element: str, ox: float) -> np.ndarray:
+        key = (position, element, ox)
+        if key not in self._columns:
+            self._columns[key] = np.array([_pair_probability(element, ox, perm[position][1], perm[position][2])
+                                           for perm in self.perms], dtype=float)
+        return self._columns[key]
+
+
+@lru_cache(maxsize=1024)
+def _shape_table(members: tuple, shape: tuple[tuple[int, bool], ...]) -> _ShapeTable:
+    return _ShapeTable(_members_of_shape(members, shape))
