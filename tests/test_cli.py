@@ -135,7 +135,8 @@ def test_propose_json_gives_ranked_formulae_with_scores_and_reasons(capsys):
     scores = [f["score"] for f in formulas]
     assert scores == sorted(scores, reverse=True)
     first = formulas[0]
-    assert any("rA/rB" in r for r in first["reasons"])  # the proposer's reason
+    # the proposer's reason: a radius ratio (enumeration) or the family evidence behind a substitution
+    assert any("rA/rB" in r or r.startswith("family evidence") for r in first["reasons"])
     assert any(r.startswith("novelty: not in Materials Project") for r in first["reasons"])
     assert {c["name"] for c in first["checks"]} >= {"charge_neutral", "family_ratio", "novelty"}
     # the same seed gives the same list
