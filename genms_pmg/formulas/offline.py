@@ -791,17 +791,6 @@ def _consistent_orders(species: tuple, shape: tuple[tuple[int, bool], ...]) -> t
                                       for (c, _, ox), (n, positive) in zip(perm, shape))))
 
 
-@lru_cache(maxsize=1024)
-def _members_of_shape(members: tuple, shape: tuple[tuple[int, bool], ...]) -> tuple:
-    """(formula, site orders, weight) of the members with a count- and charge-consistent order for
-    ``shape``, cached: an enumeration asks for the same few shapes hundreds of times."""
-    out = []
-    for formula, species, weight in members:
-        if orders := _consistent_orders(species, shape):
-            out.append((formula, orders, weight))
-    return tuple(out)
-
-
 def _family_evidence(target: list[tuple[str, int, str, int]], members) -> tuple[float, str]:
     """Evidence that ``target`` is a real member: the sum over known members of
     stability weight x P(target | member) (pymatgen's site-by-site substitution probability, best
@@ -849,4 +838,7 @@ class _ShapeTable:
 
 @lru_cache(maxsize=1024)
 def _shape_table(members: tuple, shape: tuple[tuple[int, bool], ...]) -> _ShapeTable:
-    return _ShapeTable(_members_of_shape(members, shape))
+    """The members with a count- and charge-consistent order for ``shape`` as (formula, orders, weight),
+    cached: an enumeration asks for the same few shapes hundreds of times."""
+    rows = ((formula, _consistent_orders(species, shape), weight) for formula, species, weight in members)
+    return _ShapeTable(tuple(row for row in rows if row[1]))
